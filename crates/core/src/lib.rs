@@ -1,0 +1,21 @@
+//! What every Tiermail service stands on, kept deliberately small: typed
+//! configuration with collected validation errors, `tracing` with optional
+//! OpenTelemetry export, rustls configuration, the connection listener,
+//! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
+//! `/metrics`).
+//!
+//! Protocol code does not live here: each protocol has its own crate and
+//! plugs into [`listener`] through the [`listener::Handler`] trait.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod admin;
+pub mod config;
+pub mod listener;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tls;
+
+pub use config::{ConfigError, Validate, Validator};
+pub use shutdown::Shutdown;

@@ -1,0 +1,51 @@
+//! `mailctl`: one command line for the operator. Each subcommand lives in
+//! its own module; `main` only parses arguments and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod http;
+pub mod up;
+
+/// Tiermail administration.
+#[derive(Debug, Parser)]
+#[command(name = "mailctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the whole system on loopback with embedded defaults.
+    Up(up::UpArgs),
+}
+
+/// Entry point of the `mailctl` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mailctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
