@@ -96,7 +96,25 @@ pub async fn serve(
     Ok(bound)
 }
 
+fn requests_counter() -> &'static opentelemetry::metrics::Counter<u64> {
+    static C: std::sync::OnceLock<opentelemetry::metrics::Counter<u64>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        opentelemetry::global::meter("mail-core")
+            .u64_counter("admin_http_requests")
+            .with_description("Requests served by the admin endpoint")
+            .build()
+    })
+}
+
 async fn trace_request(req: Request, next: Next) -> Response {
+    requests_counter().add(
+        1,
+        &[opentelemetry::KeyValue::new(
+            "path",
+            req.uri().path().to_string(),
+        )],
+    );
     let span = tracing::info_span!(
         "http.request",
         http.method = %req.method(),

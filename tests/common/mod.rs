@@ -1,0 +1,279 @@
+//! The end-to-end harness: start a real service binary with a generated
+//! config on a loopback address, wait for it to report its ports and answer
+//! `/healthz`, show its log when the test fails, and kill it on drop.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The path of one of this package's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    let p = match name {
+        "mta-inbound" => env!("CARGO_BIN_EXE_mta-inbound"),
+        "mta-outbound" => env!("CARGO_BIN_EXE_mta-outbound"),
+        "jobctl" => env!("CARGO_BIN_EXE_jobctl"),
+        "mailstore" => env!("CARGO_BIN_EXE_mailstore"),
+        "mmp" => env!("CARGO_BIN_EXE_mmp"),
+        "mem" => env!("CARGO_BIN_EXE_mem"),
+        "mailctl" => env!("CARGO_BIN_EXE_mailctl"),
+        other => panic!("no binary named {other}"),
+    };
+    PathBuf::from(p)
+}
+
+/// Every long-running service binary.
+pub const SERVICES: &[&str] = &[
+    "mta-inbound",
+    "mta-outbound",
+    "jobctl",
+    "mailstore",
+    "mmp",
+    "mem",
+];
+
+/// `127.0.0.N`: each simulated host of a test gets its own address.
+pub fn loopback(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A blocking HTTP/1.0 GET returning status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let (head, body) = buf
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("malformed HTTP response"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok((status, body.to_string()))
+}
+
+/// Builds the configuration of a service under test.
+pub struct ServiceBuilder {
+    binary: String,
+    ip: IpAddr,
+    drain: String,
+    sections: String,
+    env: Vec<(String, String)>,
+}
+
+impl ServiceBuilder {
+    /// A service listening on 127.0.0.1 with a 2 s drain deadline.
+    pub fn new(binary: &str) -> Self {
+        Self {
+            binary: binary.to_string(),
+            ip: loopback(1),
+            drain: "2s".into(),
+            sections: String::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The loopback address the service binds.
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// Its drain deadline, as a humantime string.
+    pub fn drain(mut self, d: &str) -> Self {
+        self.drain = d.into();
+        self
+    }
+
+    /// Extra TOML appended after `[service]` (whole sections).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.sections.push_str(toml);
+        self.sections.push('\n');
+        self
+    }
+
+    /// An environment variable for the process.
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Writes the config, starts the process and waits until it is up.
+    pub fn start(self) -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", self.binary))
+            .tempdir()
+            .expect("tempdir");
+        let ports_file = dir.path().join("ports.json");
+        let config = dir.path().join("config.toml");
+        let text = format!(
+            "[service]\nadmin_listen = \"{}\"\nports_file = {:?}\ndrain_timeout = \"{}\"\n\n{}",
+            SocketAddr::new(self.ip, 0),
+            ports_file.display().to_string(),
+            self.drain,
+            self.sections
+        );
+        std::fs::write(&config, text).expect("write config");
+        let log = dir.path().join("service.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin(&self.binary))
+            .arg("--config")
+            .arg(&config)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn service");
+        let mut svc = Service {
+            name: self.binary,
+            child,
+            ports: BTreeMap::new(),
+            log,
+            config,
+            _dir: dir,
+        };
+        svc.wait_up(&ports_file, Duration::from_secs(30));
+        svc
+    }
+}
+
+/// A running service process.
+pub struct Service {
+    /// The binary name.
+    pub name: String,
+    child: Child,
+    /// Bound addresses by listener name (`admin`, `smtp`, ...).
+    pub ports: BTreeMap<String, SocketAddr>,
+    log: PathBuf,
+    /// The generated config file.
+    pub config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    fn wait_up(&mut self, ports_file: &Path, timeout: Duration) {
+        let name = self.name.clone();
+        let ports = wait_for(&format!("{name} to report its ports"), timeout, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{name} exited during start: {status}\n{}", self.log_text());
+            }
+            let text = std::fs::read_to_string(ports_file).ok()?;
+            serde_json::from_str::<BTreeMap<String, String>>(&text).ok()
+        });
+        self.ports = ports
+            .into_iter()
+            .map(|(k, v)| (k, v.parse().expect("address in ports file")))
+            .collect();
+        let admin = self.port("admin");
+        wait_for(&format!("{name} /healthz"), timeout, || {
+            matches!(http_get(admin, "/healthz"), Ok((200, _))).then_some(())
+        });
+    }
+
+    /// A bound address by listener name.
+    pub fn port(&self, name: &str) -> SocketAddr {
+        *self
+            .ports
+            .get(name)
+            .unwrap_or_else(|| panic!("{} has no {name} port: {:?}", self.name, self.ports))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), sig);
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let name = self.name.clone();
+        wait_for(&format!("{name} to exit"), timeout, || {
+            self.child.try_wait().ok().flatten()
+        })
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "----- log of {} -----\n{}\n----- end of log -----",
+                self.name,
+                self.log_text()
+            );
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// True when `pid` no longer runs (gone, or a zombie nobody reaped).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+    }
+}
+
+/// The pids whose parent is `ppid`.
+pub fn children_of(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
