@@ -1,0 +1,264 @@
+//! The message cache: envelope, body structure and chosen header fields,
+//! computed once at delivery so FETCH ENVELOPE/BODYSTRUCTURE and header
+//! SEARCH never open the message file.
+//!
+//! Mail on the wire is often broken (bad MIME, 8-bit or NUL bytes in
+//! headers, bare CR/LF, endless lines). The stored file is always the exact
+//! bytes; the cache is best effort. `mail-parser` runs under
+//! `catch_unwind`, and header extraction is our own small scanner that works
+//! on raw bytes, so no input can make a delivery fail or panic.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+
+/// What is cached for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedMessage {
+    /// RFC 3501 ENVELOPE fields.
+    pub envelope: Envelope,
+    /// RFC 3501 BODYSTRUCTURE (simplified; see [`BodyPart`]).
+    pub body: Option<BodyPart>,
+    /// The configured header fields: (lower-case name, unfolded value, lossy UTF-8).
+    pub headers: Vec<(String, String)>,
+    /// True when the MIME parser failed or panicked; only `headers` is then filled.
+    pub parse_failed: bool,
+}
+
+/// The ENVELOPE of a message; strings are decoded (RFC 2047) where the parser could.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `Date:` as it appeared.
+    pub date: Option<String>,
+    /// Decoded `Subject:`.
+    pub subject: Option<String>,
+    /// `From:`.
+    pub from: Vec<EnvelopeAddress>,
+    /// `Sender:`.
+    pub sender: Vec<EnvelopeAddress>,
+    /// `Reply-To:`.
+    pub reply_to: Vec<EnvelopeAddress>,
+    /// `To:`.
+    pub to: Vec<EnvelopeAddress>,
+    /// `Cc:`.
+    pub cc: Vec<EnvelopeAddress>,
+    /// `Bcc:`.
+    pub bcc: Vec<EnvelopeAddress>,
+    /// `In-Reply-To:`.
+    pub in_reply_to: Option<String>,
+    /// `Message-ID:` without angle brackets.
+    pub message_id: Option<String>,
+}
+
+/// One address of an envelope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeAddress {
+    /// Display name.
+    pub name: Option<String>,
+    /// Full address (`local@domain`).
+    pub address: Option<String>,
+}
+
+/// One MIME part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyPart {
+    /// Media type, lower case (`text`).
+    pub media_type: String,
+    /// Subtype, lower case (`plain`).
+    pub subtype: String,
+    /// Content-Type parameters.
+    pub params: Vec<(String, String)>,
+    /// `Content-ID`.
+    pub id: Option<String>,
+    /// `Content-Description`.
+    pub description: Option<String>,
+    /// `Content-Transfer-Encoding` (default `7bit`).
+    pub encoding: String,
+    /// Octets of the encoded body.
+    pub size: u64,
+    /// Lines of the encoded body (text parts).
+    pub lines: u64,
+    /// `Content-Disposition` type.
+    pub disposition: Option<String>,
+    /// Children of a multipart.
+    pub parts: Vec<BodyPart>,
+    /// Envelope of an attached `message/rfc822`.
+    pub message: Option<Box<(Envelope, BodyPart)>>,
+}
+
+/// Builds the cache entry for `raw`; never panics, never fails.
+pub fn parse(raw: &[u8], wanted: &[String]) -> CachedMessage {
+    let headers = header_fields(raw, wanted);
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        MessageParser::default()
+            .parse(raw)
+            .map(|m| (envelope(&m), body(&m, raw, 0, 0)))
+    }));
+    match parsed {
+        Ok(Some((envelope, body))) => CachedMessage {
+            envelope,
+            body,
+            headers,
+            parse_failed: false,
+        },
+        _ => CachedMessage {
+            headers,
+            parse_failed: true,
+            ..Default::default()
+        },
+    }
+}
+
+fn addresses(a: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
+    a.map(|a| {
+        a.iter()
+            .map(|x| EnvelopeAddress {
+                name: x.name.as_ref().map(|s| s.to_string()),
+                address: x.address.as_ref().map(|s| s.to_string()),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn text(v: &HeaderValue<'_>) -> Option<String> {
+    match v {
+        HeaderValue::Text(t) => Some(t.to_string()),
+        HeaderValue::TextList(l) => Some(l.join(" ")),
+        _ => None,
+    }
+}
+
+fn envelope(m: &Message<'_>) -> Envelope {
+    Envelope {
+        date: m.header_raw("Date").map(|s| s.trim().to_string()),
+        subject: m.subject().map(str::to_string),
+        from: addresses(m.from()),
+        sender: addresses(m.sender()),
+        reply_to: addresses(m.reply_to()),
+        to: addresses(m.to()),
+        cc: addresses(m.cc()),
+        bcc: addresses(m.bcc()),
+        in_reply_to: text(m.in_reply_to()),
+        message_id: m.message_id().map(str::to_string),
+    }
+}
+
+/// Depth limit: a crafted message nesting thousands of parts must not blow the stack.
+const MAX_DEPTH: usize = 32;
+
+fn body(m: &Message<'_>, raw: &[u8], idx: usize, depth: usize) -> Option<BodyPart> {
+    let part = m.parts.get(idx)?;
+    Some(body_part(m, part, raw, depth))
+}
+
+fn body_part(m: &Message<'_>, part: &MessagePart<'_>, raw: &[u8], depth: usize) -> BodyPart {
+    let (media_type, subtype, params) = match part.content_type() {
+        Some(ct) => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("").to_ascii_lowercase(),
+            ct.attributes()
+                .map(|a| a.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect())
+                .unwrap_or_default(),
+        ),
+        None => ("text".into(), "plain".into(), vec![("charset".into(), "us-ascii".into())]),
+    };
+    let start = part.offset_body as usize;
+    let end = (part.offset_end as usize).min(raw.len());
+    let encoded = raw.get(start.min(end)..end).unwrap_or(&[]);
+    let mut bp = BodyPart {
+        media_type,
+        subtype,
+        params,
+        id: part.content_id().map(str::to_string),
+        description: part.content_description().map(str::to_string),
+        encoding: part
+            .content_transfer_encoding()
+            .map_or_else(|| "7bit".to_string(), |s| s.to_ascii_lowercase()),
+        size: encoded.len() as u64,
+        lines: encoded.iter().filter(|b| **b == b'\n').count() as u64,
+        disposition: part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()),
+        parts: Vec::new(),
+        message: None,
+    };
+    if depth >= MAX_DEPTH {
+        return bp;
+    }
+    match &part.body {
+        PartType::Multipart(children) => {
+            for c in children {
+                if let Some(child) = body(m, raw, *c as usize, depth + 1) {
+                    bp.parts.push(child);
+                }
+            }
+        }
+        PartType::Message(inner) => {
+            let inner_raw = inner.raw_message();
+            if let Some(b) = body(inner, inner_raw, 0, depth + 1) {
+                bp.message = Some(Box::new((envelope(inner), b)));
+            }
+        }
+        _ => {}
+    }
+    bp
+}
+
+/// Extracts the wanted header fields from the raw header block, unfolded.
+/// Works on bytes so 8-bit, NUL and bare-CR input cannot trip it.
+pub(crate) fn header_fields(raw: &[u8], wanted: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, Vec<u8>)> = None;
+    for line in raw.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some((_, v)) = current.as_mut() {
+                v.push(b' ');
+                v.extend_from_slice(line.trim_ascii());
+            }
+            continue;
+        }
+        flush(&mut current, &mut out);
+        if let Some(colon) = line.iter().position(|b| *b == b':') {
+            let name = String::from_utf8_lossy(&line[..colon]).trim().to_ascii_lowercase();
+            if wanted.iter().any(|w| w.eq_ignore_ascii_case(&name)) {
+                current = Some((name, line[colon + 1..].trim_ascii().to_vec()));
+            }
+        }
+    }
+    flush(&mut current, &mut out);
+    out
+}
+
+fn flush(current: &mut Option<(String, Vec<u8>)>, out: &mut Vec<(String, String)>) {
+    if let Some((n, v)) = current.take() {
+        out.push((n, String::from_utf8_lossy(&v).into_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_never_panics() {
+        let wanted = vec!["subject".to_string()];
+        let inputs: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\0\0\0".to_vec(),
+            b"Subject: a\r\n b\r\n\r\nbody".to_vec(),
+            b"Content-Type: multipart/mixed; boundary=x\n\n--x\n--x--\n--x".to_vec(),
+            vec![0xff; 5000],
+            b"Subject: \xe9t\xe9\rFrom: <@>\n\n".to_vec(),
+        ];
+        for i in inputs {
+            let c = parse(&i, &wanted);
+            let _ = serde_json::to_vec(&c).unwrap();
+        }
+        let c = parse(b"Subject: a\r\n b\r\n\r\nbody", &wanted);
+        assert_eq!(c.headers, vec![("subject".to_string(), "a b".to_string())]);
+    }
+}
