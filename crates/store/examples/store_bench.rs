@@ -17,11 +17,23 @@ fn message(n: u64) -> Vec<u8> {
         "From: Bench <bench@example.org>\r\nTo: users@example.com\r\nSubject: bench {n}\r\nMessage-ID: <{n}@bench>\r\n\r\n"
     )
     .into_bytes();
-    m.extend(std::iter::repeat_n(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".as_slice(), 60).flatten());
+    m.extend(
+        std::iter::repeat_n(
+            b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".as_slice(),
+            60,
+        )
+        .flatten(),
+    );
     m
 }
 
-fn run(base: &std::path::Path, grouped: bool, recipients: usize, workers: usize, secs: u64) -> (f64, f64) {
+fn run(
+    base: &std::path::Path,
+    grouped: bool,
+    recipients: usize,
+    workers: usize,
+    secs: u64,
+) -> (f64, f64) {
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let mut cfg = StoreConfig::single(dir.path());
     if !grouped {
@@ -64,9 +76,14 @@ fn run(base: &std::path::Path, grouped: bool, recipients: usize, workers: usize,
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let base = args.get(2).map_or_else(std::env::temp_dir, std::path::PathBuf::from);
+    let base = args
+        .get(2)
+        .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     println!("store_bench: {secs}s per scenario under {}", base.display());
-    println!("{:<14} {:>10} {:>8} {:>14} {:>18}", "group commit", "recipients", "workers", "deliveries/s", "mailbox appends/s");
+    println!(
+        "{:<14} {:>10} {:>8} {:>14} {:>18}",
+        "group commit", "recipients", "workers", "deliveries/s", "mailbox appends/s"
+    );
     for (recipients, workers) in [(1, 1), (1, 20), (10, 1), (10, 20)] {
         for grouped in [false, true] {
             let (d, r) = run(&base, grouped, recipients, workers, secs);

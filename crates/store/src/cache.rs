@@ -10,7 +10,9 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use serde::{Deserialize, Serialize};
 
 /// What is cached for one message.
@@ -159,10 +161,18 @@ fn body_part(m: &Message<'_>, part: &MessagePart<'_>, raw: &[u8], depth: usize) 
             ct.ctype().to_ascii_lowercase(),
             ct.subtype().unwrap_or("").to_ascii_lowercase(),
             ct.attributes()
-                .map(|a| a.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| (x.name.to_string(), x.value.to_string()))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
-        None => ("text".into(), "plain".into(), vec![("charset".into(), "us-ascii".into())]),
+        None => (
+            "text".into(),
+            "plain".into(),
+            vec![("charset".into(), "us-ascii".into())],
+        ),
     };
     let start = part.offset_body as usize;
     let end = (part.offset_end as usize).min(raw.len());
@@ -178,7 +188,9 @@ fn body_part(m: &Message<'_>, part: &MessagePart<'_>, raw: &[u8], depth: usize) 
             .map_or_else(|| "7bit".to_string(), |s| s.to_ascii_lowercase()),
         size: encoded.len() as u64,
         lines: encoded.iter().filter(|b| **b == b'\n').count() as u64,
-        disposition: part.content_disposition().map(|d| d.ctype().to_ascii_lowercase()),
+        disposition: part
+            .content_disposition()
+            .map(|d| d.ctype().to_ascii_lowercase()),
         parts: Vec::new(),
         message: None,
     };
@@ -223,7 +235,9 @@ pub(crate) fn header_fields(raw: &[u8], wanted: &[String]) -> Vec<(String, Strin
         }
         flush(&mut current, &mut out);
         if let Some(colon) = line.iter().position(|b| *b == b':') {
-            let name = String::from_utf8_lossy(&line[..colon]).trim().to_ascii_lowercase();
+            let name = String::from_utf8_lossy(&line[..colon])
+                .trim()
+                .to_ascii_lowercase();
             if wanted.iter().any(|w| w.eq_ignore_ascii_case(&name)) {
                 current = Some((name, line[colon + 1..].trim_ascii().to_vec()));
             }

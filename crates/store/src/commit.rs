@@ -54,7 +54,12 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    pub(crate) fn start(db: Arc<Db>, window: Duration, max_batch: usize, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn start(
+        db: Arc<Db>,
+        window: Duration,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("store-committer".into())
@@ -90,7 +95,13 @@ impl Committer {
     }
 }
 
-fn run(db: Arc<Db>, rx: Receiver<Request>, window: Duration, max_batch: usize, metrics: Arc<Metrics>) {
+fn run(
+    db: Arc<Db>,
+    rx: Receiver<Request>,
+    window: Duration,
+    max_batch: usize,
+    metrics: Arc<Metrics>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + window;
@@ -128,8 +139,12 @@ fn commit(db: &Db, batch: &[Request]) -> Result<(), String> {
     let mut wb = WriteBatch::default();
     for op in batch.iter().flat_map(|r| r.ops.iter()) {
         match op {
-            Op::Put(cf, k, v) => wb.put_cf(cf_handle(&db.db, *cf).map_err(|e| e.to_string())?, k, v),
-            Op::Delete(cf, k) => wb.delete_cf(cf_handle(&db.db, *cf).map_err(|e| e.to_string())?, k),
+            Op::Put(cf, k, v) => {
+                wb.put_cf(cf_handle(&db.db, *cf).map_err(|e| e.to_string())?, k, v)
+            }
+            Op::Delete(cf, k) => {
+                wb.delete_cf(cf_handle(&db.db, *cf).map_err(|e| e.to_string())?, k)
+            }
             Op::DeleteRange(cf, a, b) => {
                 wb.delete_range_cf(cf_handle(&db.db, *cf).map_err(|e| e.to_string())?, a, b)
             }

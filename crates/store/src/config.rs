@@ -185,7 +185,11 @@ impl Validate for StoreConfig {
         let mut seen = BTreeMap::new();
         for (name, path) in &self.partitions {
             let key = format!("partitions.{name}");
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 v.error(&key, "partition names use letters, digits, '_' and '-'");
             }
             if path.as_os_str().is_empty() {

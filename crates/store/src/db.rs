@@ -22,7 +22,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -93,7 +95,11 @@ impl Db {
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(&cache)));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Arc::new(Db { db, opts, _cache: cache }))
+        Ok(Arc::new(Db {
+            db,
+            opts,
+            _cache: cache,
+        }))
     }
 
     /// Opens a snapshot's checkpoint read-only (restore of one user).
@@ -115,7 +121,10 @@ impl Db {
     pub(crate) fn range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let handle = cf_handle(&self.db, cf)?;
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(handle, IteratorMode::From(from, Direction::Forward)) {
+        for item in self
+            .db
+            .iterator_cf(handle, IteratorMode::From(from, Direction::Forward))
+        {
             let (k, v) = item?;
             if &*k >= to {
                 break;
@@ -174,13 +183,29 @@ pub(crate) mod key {
         [b"mn/", owner.as_bytes(), b"\0"].concat()
     }
     pub(crate) fn shared(grantee: &str, owner: &str, id: u64) -> Vec<u8> {
-        [b"sh/", grantee.as_bytes(), b"\0", owner.as_bytes(), b"\0", &id.to_be_bytes()].concat()
+        [
+            b"sh/",
+            grantee.as_bytes(),
+            b"\0",
+            owner.as_bytes(),
+            b"\0",
+            &id.to_be_bytes(),
+        ]
+        .concat()
     }
     pub(crate) fn shared_to(grantee: &str) -> Vec<u8> {
         [b"sh/", grantee.as_bytes(), b"\0"].concat()
     }
     pub(crate) fn sub(user: &str, owner: &str, name: &str) -> Vec<u8> {
-        [b"sub/", user.as_bytes(), b"\0", owner.as_bytes(), b"\0", name.as_bytes()].concat()
+        [
+            b"sub/",
+            user.as_bytes(),
+            b"\0",
+            owner.as_bytes(),
+            b"\0",
+            name.as_bytes(),
+        ]
+        .concat()
     }
     pub(crate) fn subs_of(user: &str) -> Vec<u8> {
         [b"sub/", user.as_bytes(), b"\0"].concat()
@@ -203,7 +228,13 @@ pub(crate) mod key {
         [id.to_be_bytes().as_slice(), &[0xff; 5]].concat()
     }
     pub(crate) fn seen(id: u64, user: &str, uid: u32) -> Vec<u8> {
-        [id.to_be_bytes().as_slice(), user.as_bytes(), b"\0", &uid.to_be_bytes()].concat()
+        [
+            id.to_be_bytes().as_slice(),
+            user.as_bytes(),
+            b"\0",
+            &uid.to_be_bytes(),
+        ]
+        .concat()
     }
     pub(crate) fn seen_of(id: u64, user: &str) -> Vec<u8> {
         [id.to_be_bytes().as_slice(), user.as_bytes(), b"\0"].concat()

@@ -103,9 +103,17 @@ impl Store {
     /// partition share one file. Returns only when every successful
     /// delivery is durable; errors carry [`StoreError::is_temporary`] for
     /// the LMTP reply.
-    pub fn deliver(&self, message: &[u8], recipients: &[Recipient], opts: &DeliverOptions) -> Vec<Result<Delivered>> {
+    pub fn deliver(
+        &self,
+        message: &[u8],
+        recipients: &[Recipient],
+        opts: &DeliverOptions,
+    ) -> Vec<Result<Delivered>> {
         if message.is_empty() {
-            return recipients.iter().map(|_| Err(StoreError::Invalid("empty message".into()))).collect();
+            return recipients
+                .iter()
+                .map(|_| Err(StoreError::Invalid("empty message".into())))
+                .collect();
         }
         let mut results: Vec<Option<Result<Delivered>>> = recipients.iter().map(|_| None).collect();
         let date = opts.internal_date.unwrap_or_else(SystemTime::now);
@@ -115,7 +123,9 @@ impl Store {
             let part = self
                 .ensure_user(&r.user, r.partition.as_deref())
                 .and_then(|()| self.user_partition(&r.user))
-                .and_then(|p| p.ok_or_else(|| StoreError::Invalid(format!("user {} vanished", r.user))));
+                .and_then(|p| {
+                    p.ok_or_else(|| StoreError::Invalid(format!("user {} vanished", r.user)))
+                });
             match part {
                 Ok(p) => by_partition.entry(p).or_default().push(i),
                 Err(e) => results[i] = Some(Err(e)),
@@ -146,11 +156,19 @@ impl Store {
                 let r = &recipients[i];
                 let name = r.mailbox.as_deref().unwrap_or("INBOX");
                 let res = crate::mailbox::normalize_name(name).and_then(|name| {
-                    let id = self.mailbox_id(&r.user, &name)?.ok_or_else(|| StoreError::MailboxNotFound {
-                        owner: r.user.clone(),
-                        name: name.clone(),
+                    let id = self.mailbox_id(&r.user, &name)?.ok_or_else(|| {
+                        StoreError::MailboxNotFound {
+                            owner: r.user.clone(),
+                            name: name.clone(),
+                        }
                     })?;
-                    let added = self.add_message(&src, id, &r.flags, Some((&r.quota, opts.guaranteed)), None)?;
+                    let added = self.add_message(
+                        &src,
+                        id,
+                        &r.flags,
+                        Some((&r.quota, opts.guaranteed)),
+                        None,
+                    )?;
                     Ok((id, name, added))
                 });
                 match res {
@@ -180,7 +198,8 @@ impl Store {
         results
             .into_iter()
             .map(|r| {
-                let r = r.unwrap_or_else(|| Err(StoreError::Invalid("recipient not processed".into())));
+                let r =
+                    r.unwrap_or_else(|| Err(StoreError::Invalid("recipient not processed".into())));
                 self.inner.metrics.delivered(match &r {
                     Ok(_) => "delivered",
                     Err(e) if e.is_temporary() => "temporary",
@@ -205,9 +224,11 @@ impl Store {
         if message.is_empty() {
             return Err(StoreError::Invalid("empty message".into()));
         }
-        let part = self.user_partition(&mailbox.path.owner)?.ok_or_else(|| StoreError::MailboxNotFound {
-            owner: mailbox.path.owner.clone(),
-            name: mailbox.path.name.clone(),
+        let part = self.user_partition(&mailbox.path.owner)?.ok_or_else(|| {
+            StoreError::MailboxNotFound {
+                owner: mailbox.path.owner.clone(),
+                name: mailbox.path.name.clone(),
+            }
         })?;
         let date = internal_date.unwrap_or_else(SystemTime::now);
         let tmp = fsutil::write_temp(&layout::tmp_dir(self.partition_root(&part)?), message, date)?;
@@ -219,7 +240,13 @@ impl Store {
             cache: &cache,
         };
         let (flags, seen_for) = self.split_seen(mailbox, flags);
-        let res = self.add_message(&src, mailbox.id, &flags, Some((limits, false)), seen_for.as_deref());
+        let res = self.add_message(
+            &src,
+            mailbox.id,
+            &flags,
+            Some((limits, false)),
+            seen_for.as_deref(),
+        );
         let _ = fsutil::remove_file(&tmp);
         let (added, ticket) = res?;
         ticket.wait()?;
@@ -240,7 +267,11 @@ impl Store {
 
     /// For a non-owner, `\Seen` is private: take it out of the shared flags
     /// and return the user to record it for (if they hold `s`).
-    pub(crate) fn split_seen(&self, mailbox: &MailboxHandle, flags: &Flags) -> (Flags, Option<String>) {
+    pub(crate) fn split_seen(
+        &self,
+        mailbox: &MailboxHandle,
+        flags: &Flags,
+    ) -> (Flags, Option<String>) {
         if mailbox.is_owner() || !flags.contains(SEEN) {
             return (flags.clone(), None);
         }
@@ -293,12 +324,23 @@ impl Store {
             }
             let (new_quota, warn) = match quota {
                 Some((limits, guaranteed)) => {
-                    match decide(&qg, limits, src.size, now_ms(), &self.inner.cfg.quota, guaranteed) {
+                    match decide(
+                        &qg,
+                        limits,
+                        src.size,
+                        now_ms(),
+                        &self.inner.cfg.quota,
+                        guaranteed,
+                    ) {
                         Ok(x) => x,
-                        Err((rec, e)) => {
+                        Err(refused) => {
+                            let (rec, e) = *refused;
                             if rec != *qg {
                                 // Persist the start of the grace period; not waited on.
-                                drop(self.commit(vec![Op::put_json(Cf::Meta, key::quota(&owner), &rec)], Vec::new()));
+                                drop(self.commit(
+                                    vec![Op::put_json(Cf::Meta, key::quota(&owner), &rec)],
+                                    Vec::new(),
+                                ));
                                 *qg = rec;
                             }
                             return Err(e);
@@ -363,4 +405,3 @@ impl Store {
         }
     }
 }
-

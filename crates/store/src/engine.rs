@@ -85,7 +85,8 @@ impl Store {
             fsutil::mkdir_durable(&tmp)?;
             fsutil::mkdir_durable(&layout::users_dir(root))?;
         }
-        std::fs::create_dir_all(&cfg.system_path).map_err(|e| StoreError::io(&cfg.system_path, e))?;
+        std::fs::create_dir_all(&cfg.system_path)
+            .map_err(|e| StoreError::io(&cfg.system_path, e))?;
         let db = Db::open(&cfg.system_path, cfg.block_cache_size)?;
         let metrics = Metrics::new(&db);
         let committer = Committer::start(
@@ -194,7 +195,8 @@ impl Store {
         if let Some(p) = lock(&self.inner.users).get(user) {
             return Ok(Some(p.clone()));
         }
-        let rec: Option<crate::records::UserRecord> = self.inner.db.get_json(Cf::Meta, &key::user(user))?;
+        let rec: Option<crate::records::UserRecord> =
+            self.inner.db.get_json(Cf::Meta, &key::user(user))?;
         Ok(rec.map(|r| {
             lock(&self.inner.users).insert(user.to_string(), r.partition.clone());
             r.partition
@@ -202,11 +204,17 @@ impl Store {
     }
 
     pub(crate) fn folder_dir(&self, rec: &MailboxRecord) -> Result<PathBuf> {
-        let part = self.user_partition(&rec.owner)?.ok_or_else(|| StoreError::MailboxNotFound {
-            owner: rec.owner.clone(),
-            name: rec.name.clone(),
-        })?;
-        Ok(layout::folder_dir(self.partition_root(&part)?, &rec.owner, &rec.name))
+        let part = self
+            .user_partition(&rec.owner)?
+            .ok_or_else(|| StoreError::MailboxNotFound {
+                owner: rec.owner.clone(),
+                name: rec.name.clone(),
+            })?;
+        Ok(layout::folder_dir(
+            self.partition_root(&part)?,
+            &rec.owner,
+            &rec.name,
+        ))
     }
 
     pub(crate) fn mailbox_id(&self, owner: &str, name: &str) -> Result<Option<u64>> {
@@ -214,7 +222,10 @@ impl Store {
             .inner
             .db
             .db
-            .get_pinned_cf(crate::db::cf_handle(&self.inner.db.db, Cf::Meta)?, key::name(owner, name))?
+            .get_pinned_cf(
+                crate::db::cf_handle(&self.inner.db.db, Cf::Meta)?,
+                key::name(owner, name),
+            )?
             .map(|v| key::id_prefix(&v)))
     }
 
@@ -244,7 +255,11 @@ impl Store {
         if let Some(q) = lock(&self.inner.quotas).get(user) {
             return Ok(q.clone());
         }
-        let rec: QuotaRecord = self.inner.db.get_json(Cf::Meta, &key::quota(user))?.unwrap_or_default();
+        let rec: QuotaRecord = self
+            .inner
+            .db
+            .get_json(Cf::Meta, &key::quota(user))?
+            .unwrap_or_default();
         Ok(lock(&self.inner.quotas)
             .entry(user.to_string())
             .or_insert_with(|| Arc::new(Mutex::new(rec)))
@@ -265,14 +280,21 @@ impl Store {
         let prev = self
             .inner
             .last_uidvalidity
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| Some(p.max(now - 1) + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
+                Some(p.max(now - 1) + 1)
+            })
             .unwrap_or(now);
         prev.max(now - 1) + 1
     }
 
     /// Makes sure UIDs up to `needed` are covered by a durable reservation
     /// before any file named after them can reach the disk.
-    pub(crate) fn reserve(&self, id: u64, st: &Arc<Mutex<MailboxState>>, needed: u32) -> Result<()> {
+    pub(crate) fn reserve(
+        &self,
+        id: u64,
+        st: &Arc<Mutex<MailboxState>>,
+        needed: u32,
+    ) -> Result<()> {
         let (ticket, to) = {
             let mut g = lock(st);
             if needed < g.resv_to {
@@ -282,7 +304,10 @@ impl Store {
             let from = *g.resv_from.get_or_insert(uidnext);
             let to = needed.max(g.resv_to).saturating_add(RESERVE_BLOCK);
             let r = Reservation { from, to };
-            (self.commit(vec![Op::put_json(Cf::Meta, key::resv(id), &r)], Vec::new()), to)
+            (
+                self.commit(vec![Op::put_json(Cf::Meta, key::resv(id), &r)], Vec::new()),
+                to,
+            )
         };
         ticket.wait()?;
         let mut g = lock(st);
@@ -292,14 +317,21 @@ impl Store {
 
     /// Publishes an event to IDLEing sessions of mailbox `id`.
     pub(crate) fn notify(&self, id: u64, ev: MailboxEvent) {
-        if let Some(tx) = lock(&self.inner.watchers).get(&id) {
-            let _ = tx.send(ev);
+        let mut watchers = lock(&self.inner.watchers);
+        if let Some(tx) = watchers.get(&id)
+            && tx.send(ev).is_err()
+        {
+            // Every session stopped watching: drop the channel.
+            watchers.remove(&id);
         }
     }
 
     /// Records files to remove once their rows are committed; returns the ops
     /// to put in the same batch and the list for [`Store::unlink_after_commit`].
-    pub(crate) fn pending_unlinks(&self, paths: Vec<PendingUnlink>) -> (Vec<Op>, Vec<(u64, PendingUnlink)>) {
+    pub(crate) fn pending_unlinks(
+        &self,
+        paths: Vec<PendingUnlink>,
+    ) -> (Vec<Op>, Vec<(u64, PendingUnlink)>) {
         let mut ops = Vec::new();
         let mut list = Vec::new();
         for p in paths {
@@ -331,7 +363,10 @@ impl Store {
     }
 
     /// A change-notification channel for mailbox `id` (IDLE).
-    pub fn watch(&self, mailbox: &crate::types::MailboxHandle) -> broadcast::Receiver<MailboxEvent> {
+    pub fn watch(
+        &self,
+        mailbox: &crate::types::MailboxHandle,
+    ) -> broadcast::Receiver<MailboxEvent> {
         lock(&self.inner.watchers)
             .entry(mailbox.id)
             .or_insert_with(|| broadcast::channel(1024).0)

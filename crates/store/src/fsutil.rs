@@ -25,7 +25,10 @@ pub(crate) fn write_temp(dir: &Path, data: &[u8], mtime: SystemTime) -> Result<P
         .map_or(0, |d| d.as_nanos());
     let path = dir.join(format!("{}-{nanos}-{seq}", std::process::id()));
     let res = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         f.write_all(data)?;
         f.set_modified(mtime)?;
         f.sync_all()

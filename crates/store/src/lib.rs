@@ -61,6 +61,6 @@ pub use messages::StoreResult;
 pub use quota::{QuotaLimits, QuotaUsage};
 pub use reconstruct::{ReconstructReport, Scope};
 pub use types::{
-    CachedEntry, DELETED, FlagOp, Flags, IndexEntry, MailboxEvent, MailboxHandle, MailboxInfo, MailboxPath,
-    MailboxStatus, SEEN, SpecialUse, UidSet,
+    CachedEntry, DELETED, FlagOp, Flags, IndexEntry, MailboxEvent, MailboxHandle, MailboxInfo,
+    MailboxPath, MailboxStatus, SEEN, SpecialUse, UidSet,
 };

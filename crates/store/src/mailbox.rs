@@ -59,7 +59,9 @@ impl Store {
         if self.user_partition(user)?.is_some() {
             return Ok(());
         }
-        let part = partition.unwrap_or(&self.inner.cfg.default_partition).to_string();
+        let part = partition
+            .unwrap_or(&self.inner.cfg.default_partition)
+            .to_string();
         self.partition_root(&part)?;
         let mut ops = vec![Op::put_json(
             Cf::Meta,
@@ -80,8 +82,17 @@ impl Store {
 
     /// Creates the folder directory and returns the rows of a new mailbox.
     /// Caller holds the namespace lock and commits the ops.
-    fn create_locked(&self, owner: &str, name: &str, special_use: Option<SpecialUse>) -> Result<(u64, Vec<Op>)> {
-        let last: u64 = self.inner.db.get_json(Cf::Meta, key::MAILBOX_COUNTER)?.unwrap_or(0);
+    fn create_locked(
+        &self,
+        owner: &str,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<(u64, Vec<Op>)> {
+        let last: u64 = self
+            .inner
+            .db
+            .get_json(Cf::Meta, key::MAILBOX_COUNTER)?
+            .unwrap_or(0);
         let id = last + 1;
         let uidvalidity = self.next_uidvalidity();
         let rec = MailboxRecord {
@@ -104,14 +115,19 @@ impl Store {
         self.write_meta(&rec)?;
         // The counter is written now (not in the batch) so a second create
         // under the same lock, before the commit, gets a new id.
-        self.inner
-            .db
-            .db
-            .put_cf(crate::db::cf_handle(&self.inner.db.db, Cf::Meta)?, key::MAILBOX_COUNTER, id.to_string())?;
+        self.inner.db.db.put_cf(
+            crate::db::cf_handle(&self.inner.db.db, Cf::Meta)?,
+            key::MAILBOX_COUNTER,
+            id.to_string(),
+        )?;
         let ops = vec![
             Op::put_json(Cf::Meta, key::mailbox(id), &rec),
             Op::Put(Cf::Meta, key::name(owner, name), id.to_be_bytes().to_vec()),
-            Op::Put(Cf::Meta, key::MAILBOX_COUNTER.to_vec(), id.to_string().into_bytes()),
+            Op::Put(
+                Cf::Meta,
+                key::MAILBOX_COUNTER.to_vec(),
+                id.to_string().into_bytes(),
+            ),
         ];
         Ok((id, ops))
     }
@@ -128,7 +144,12 @@ impl Store {
     }
 
     /// Creates a mailbox (and missing parents) in the acting user's own tree.
-    pub fn create_mailbox(&self, user: &str, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
+    pub fn create_mailbox(
+        &self,
+        user: &str,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
         let name = normalize_name(name)?;
         self.ensure_user(user, None)?;
         let _ns = lock(&self.inner.ns_lock);
@@ -141,7 +162,12 @@ impl Store {
         self.create_with_parents(user, &name, special_use)
     }
 
-    fn create_with_parents(&self, owner: &str, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
+    fn create_with_parents(
+        &self,
+        owner: &str,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
         let comps: Vec<&str> = name.split('/').collect();
         for i in 1..comps.len() {
             let parent = comps[..i].join("/");
@@ -162,7 +188,9 @@ impl Store {
             return Err(StoreError::InvalidName(name));
         }
         let _ns = lock(&self.inner.ns_lock);
-        let id = self.mailbox_id(&path.owner, &name)?.ok_or_else(|| not_found(path))?;
+        let id = self
+            .mailbox_id(&path.owner, &name)?
+            .ok_or_else(|| not_found(path))?;
         let st = self.state(id)?;
         let rec = lock(&st).rec.clone();
         let rights = rights_of(&rec, user);
@@ -178,7 +206,11 @@ impl Store {
             });
         }
         let child_prefix = format!("{name}/");
-        if self.names_of(&path.owner)?.iter().any(|n| n.starts_with(&child_prefix)) {
+        if self
+            .names_of(&path.owner)?
+            .iter()
+            .any(|n| n.starts_with(&child_prefix))
+        {
             return Err(StoreError::HasChildren(name));
         }
         let dir = self.folder_dir(&rec)?;
@@ -191,7 +223,11 @@ impl Store {
             Op::Delete(Cf::Meta, key::resv(id)),
         ];
         for cf in [Cf::Index, Cf::Cache, Cf::Seen] {
-            ops.push(Op::DeleteRange(cf, id.to_be_bytes().to_vec(), key::rows_end(id)));
+            ops.push(Op::DeleteRange(
+                cf,
+                id.to_be_bytes().to_vec(),
+                key::rows_end(id),
+            ));
         }
         for grantee in rec.acl.keys() {
             ops.push(Op::Delete(Cf::Meta, key::shared(grantee, &rec.owner, id)));
@@ -234,25 +270,26 @@ impl Store {
         }
         let _ns = lock(&self.inner.ns_lock);
         let path = MailboxPath::new(user, &from);
-        self.mailbox_id(user, &from)?.ok_or_else(|| not_found(&path))?;
+        self.mailbox_id(user, &from)?
+            .ok_or_else(|| not_found(&path))?;
         if self.mailbox_id(user, &to)?.is_some() {
             return Err(StoreError::MailboxExists {
                 owner: user.into(),
                 name: to,
             });
         }
-        if let Some((parent, _)) = to.rsplit_once('/') {
-            if self.mailbox_id(user, parent)?.is_none() {
-                self.create_with_parents(user, parent, None)?;
-            }
+        if let Some((parent, _)) = to.rsplit_once('/')
+            && self.mailbox_id(user, parent)?.is_none()
+        {
+            self.create_with_parents(user, parent, None)?;
         }
         let prefix = format!("{from}/");
         let mut affected = Vec::new();
         for n in self.names_of(user)? {
-            if n == from || n.starts_with(&prefix) {
-                if let Some(id) = self.mailbox_id(user, &n)? {
-                    affected.push((id, n));
-                }
+            if (n == from || n.starts_with(&prefix))
+                && let Some(id) = self.mailbox_id(user, &n)?
+            {
+                affected.push((id, n));
             }
         }
         affected.sort();
@@ -278,7 +315,11 @@ impl Store {
             let mut rec = g.rec.clone();
             rec.name = format!("{to}{}", &n[from.len()..]);
             ops.push(Op::Delete(Cf::Meta, key::name(user, n)));
-            ops.push(Op::Put(Cf::Meta, key::name(user, &rec.name), id.to_be_bytes().to_vec()));
+            ops.push(Op::Put(
+                Cf::Meta,
+                key::name(user, &rec.name),
+                id.to_be_bytes().to_vec(),
+            ));
             ops.push(Op::put_json(Cf::Meta, key::mailbox(*id), &rec));
             new_recs.push(rec);
         }
@@ -350,15 +391,25 @@ impl Store {
     /// Adds a subscription (RFC 3501 SUBSCRIBE); the mailbox need not exist.
     pub fn subscribe(&self, user: &str, path: &MailboxPath) -> Result<()> {
         let name = normalize_name(&path.name)?;
-        self.commit(vec![Op::Put(Cf::Meta, key::sub(user, &path.owner, &name), Vec::new())], Vec::new())
-            .wait()
+        self.commit(
+            vec![Op::Put(
+                Cf::Meta,
+                key::sub(user, &path.owner, &name),
+                Vec::new(),
+            )],
+            Vec::new(),
+        )
+        .wait()
     }
 
     /// Removes a subscription.
     pub fn unsubscribe(&self, user: &str, path: &MailboxPath) -> Result<()> {
         let name = normalize_name(&path.name)?;
-        self.commit(vec![Op::Delete(Cf::Meta, key::sub(user, &path.owner, &name))], Vec::new())
-            .wait()
+        self.commit(
+            vec![Op::Delete(Cf::Meta, key::sub(user, &path.owner, &name))],
+            Vec::new(),
+        )
+        .wait()
     }
 
     /// The user's subscriptions (LSUB).
@@ -378,7 +429,9 @@ impl Store {
     /// A mailbox the user may not even `l`ook up is reported as missing.
     pub fn open_mailbox(&self, user: &str, path: &MailboxPath) -> Result<MailboxHandle> {
         let name = normalize_name(&path.name)?;
-        let rec = self.record(&path.owner, &name)?.ok_or_else(|| not_found(path))?;
+        let rec = self
+            .record(&path.owner, &name)?
+            .ok_or_else(|| not_found(path))?;
         let rights = rights_of(&rec, user);
         if !rights.has('r') {
             return Err(if rights.has('l') {
@@ -401,7 +454,13 @@ impl Store {
     }
 
     /// SETACL / DELETEACL (`rights = None`). Needs `a`.
-    pub fn set_acl(&self, user: &str, path: &MailboxPath, identifier: &str, rights: Option<Rights>) -> Result<()> {
+    pub fn set_acl(
+        &self,
+        user: &str,
+        path: &MailboxPath,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
         self.update_record(user, path, 'a', |rec| {
             match rights {
                 Some(r) if !r.is_empty() => {
@@ -429,13 +488,24 @@ impl Store {
     /// MYRIGHTS.
     pub fn my_rights(&self, user: &str, path: &MailboxPath) -> Result<Rights> {
         let name = normalize_name(&path.name)?;
-        let rec = self.record(&path.owner, &name)?.ok_or_else(|| not_found(path))?;
+        let rec = self
+            .record(&path.owner, &name)?
+            .ok_or_else(|| not_found(path))?;
         let r = rights_of(&rec, user);
-        if r.is_empty() { Err(not_found(path)) } else { Ok(r) }
+        if r.is_empty() {
+            Err(not_found(path))
+        } else {
+            Ok(r)
+        }
     }
 
     /// Sets or clears the RFC 6154 special-use attribute (owner only).
-    pub fn set_special_use(&self, user: &str, path: &MailboxPath, special_use: Option<SpecialUse>) -> Result<()> {
+    pub fn set_special_use(
+        &self,
+        user: &str,
+        path: &MailboxPath,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
         if user != path.owner {
             return Err(StoreError::PermissionDenied {
                 user: user.into(),
@@ -451,7 +521,9 @@ impl Store {
 
     fn checked_record(&self, user: &str, path: &MailboxPath, right: char) -> Result<MailboxRecord> {
         let name = normalize_name(&path.name)?;
-        let rec = self.record(&path.owner, &name)?.ok_or_else(|| not_found(path))?;
+        let rec = self
+            .record(&path.owner, &name)?
+            .ok_or_else(|| not_found(path))?;
         let rights = rights_of(&rec, user);
         if !rights.has(right) {
             return Err(if rights.has('l') {

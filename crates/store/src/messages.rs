@@ -16,7 +16,8 @@ use crate::layout;
 use crate::quota::{QuotaLimits, rearm_warning};
 use crate::records::{IndexRecord, MailboxRecord, PendingUnlink};
 use crate::types::{
-    CachedEntry, DELETED, FlagOp, Flags, IndexEntry, MailboxEvent, MailboxHandle, MailboxStatus, SEEN, UidSet,
+    CachedEntry, DELETED, FlagOp, Flags, IndexEntry, MailboxEvent, MailboxHandle, MailboxStatus,
+    SEEN, UidSet,
 };
 
 /// Result of a STORE.
@@ -53,7 +54,10 @@ impl Store {
         if mailbox.is_owner() {
             return Ok(None);
         }
-        let rows = self.inner.db.scan(Cf::Seen, &key::seen_of(mailbox.id, &mailbox.user))?;
+        let rows = self
+            .inner
+            .db
+            .scan(Cf::Seen, &key::seen_of(mailbox.id, &mailbox.user))?;
         Ok(Some(rows.iter().map(|(k, _)| key::uid_suffix(k)).collect()))
     }
 
@@ -76,7 +80,12 @@ impl Store {
 
     /// Index rows for `uids` (optionally only those changed after
     /// `changed_since`, RFC 7162 CHANGEDSINCE), with the user's own `\Seen`.
-    pub fn fetch_index(&self, mailbox: &MailboxHandle, uids: &UidSet, changed_since: Option<u64>) -> Result<Vec<IndexEntry>> {
+    pub fn fetch_index(
+        &self,
+        mailbox: &MailboxHandle,
+        uids: &UidSet,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<IndexEntry>> {
         self.require(mailbox, 'r')?;
         let seen = self.seen_set(mailbox)?;
         Ok(self
@@ -100,18 +109,21 @@ impl Store {
     }
 
     /// UIDs whose cached header `field` contains `needle` (ASCII case-insensitive).
-    pub fn search_header(&self, mailbox: &MailboxHandle, field: &str, needle: &str) -> Result<Vec<u32>> {
+    pub fn search_header(
+        &self,
+        mailbox: &MailboxHandle,
+        field: &str,
+        needle: &str,
+    ) -> Result<Vec<u32>> {
         self.require(mailbox, 'r')?;
         let needle = needle.to_ascii_lowercase();
         let (a, b) = row_bounds(mailbox.id, 1, u32::MAX);
         let mut out = Vec::new();
         for (k, v) in self.inner.db.range(Cf::Cache, &a, &b)? {
             let c: CachedMessage = decode(&k, &v)?;
-            if c
-                .headers
-                .iter()
-                .any(|(n, val)| n.eq_ignore_ascii_case(field) && val.to_ascii_lowercase().contains(&needle))
-            {
+            if c.headers.iter().any(|(n, val)| {
+                n.eq_ignore_ascii_case(field) && val.to_ascii_lowercase().contains(&needle)
+            }) {
                 out.push(key::uid_suffix(&k));
             }
         }
@@ -132,7 +144,9 @@ impl Store {
             .db
             .get_json(Cf::Index, &key::row(mailbox.id, uid))?
             .ok_or(StoreError::NoSuchMessage(uid))?;
-        Ok(self.folder_dir(&self.record_of(mailbox.id)?)?.join(row.file))
+        Ok(self
+            .folder_dir(&self.record_of(mailbox.id)?)?
+            .join(row.file))
     }
 
     /// The exact bytes that were delivered.
@@ -178,7 +192,10 @@ impl Store {
         let first = g.rec.recent_uid;
         let mut rec = g.rec.clone();
         rec.recent_uid = rec.uidnext;
-        let t = self.commit(vec![Op::put_json(Cf::Meta, key::mailbox(mailbox.id), &rec)], Vec::new());
+        let t = self.commit(
+            vec![Op::put_json(Cf::Meta, key::mailbox(mailbox.id), &rec)],
+            Vec::new(),
+        );
         g.rec = rec;
         drop(g);
         t.wait()?;
@@ -230,7 +247,11 @@ impl Store {
             // Keep what the user may not change as it was.
             let mut merged = Flags::new();
             for f in before.flags.iter().chain(after.iter()) {
-                let keep = if allowed(f) { after.contains(f) } else { before.flags.contains(f) };
+                let keep = if allowed(f) {
+                    after.contains(f)
+                } else {
+                    before.flags.contains(f)
+                };
                 if keep {
                     merged.insert(f);
                 }
@@ -242,13 +263,21 @@ impl Store {
             let seen_after = merged.contains(SEEN);
             if mailbox.is_owner() {
                 if seen_before != seen_after {
-                    rec.seen = if seen_after { rec.seen + 1 } else { rec.seen.saturating_sub(1) };
+                    rec.seen = if seen_after {
+                        rec.seen + 1
+                    } else {
+                        rec.seen.saturating_sub(1)
+                    };
                 }
                 row.flags = merged;
             } else {
                 if seen_before != seen_after {
                     let k = key::seen(mailbox.id, &mailbox.user, uid);
-                    ops.push(if seen_after { Op::Put(Cf::Seen, k, Vec::new()) } else { Op::Delete(Cf::Seen, k) });
+                    ops.push(if seen_after {
+                        Op::Put(Cf::Seen, k, Vec::new())
+                    } else {
+                        Op::Delete(Cf::Seen, k)
+                    });
                 }
                 let owner_seen = row.flags.contains(SEEN);
                 row.flags = merged;
@@ -296,7 +325,12 @@ impl Store {
         self.remove_messages(mailbox, uids.unwrap_or(&all), true)
     }
 
-    fn remove_messages(&self, mailbox: &MailboxHandle, uids: &UidSet, only_deleted: bool) -> Result<Vec<u32>> {
+    fn remove_messages(
+        &self,
+        mailbox: &MailboxHandle,
+        uids: &UidSet,
+        only_deleted: bool,
+    ) -> Result<Vec<u32>> {
         let st = self.state(mailbox.id)?;
         let owner = lock(&st).rec.owner.clone();
         let q = self.quota_state(&owner)?;
@@ -350,7 +384,13 @@ impl Store {
         drop(g);
         drop(qg);
         self.unlink_after_commit(list);
-        self.notify(mailbox.id, MailboxEvent::Expunged { uids: gone.clone(), modseq });
+        self.notify(
+            mailbox.id,
+            MailboxEvent::Expunged {
+                uids: gone.clone(),
+                modseq,
+            },
+        );
         Ok(gone)
     }
 
@@ -364,6 +404,19 @@ impl Store {
         to: &MailboxHandle,
         limits: &QuotaLimits,
     ) -> Result<Vec<(u32, u32)>> {
+        self.copy_inner(from, uids, to, limits, false)
+    }
+
+    /// `within_owner`: a MOVE inside one user's tree does not change usage
+    /// in the end, so it is not refused for being briefly over.
+    fn copy_inner(
+        &self,
+        from: &MailboxHandle,
+        uids: &UidSet,
+        to: &MailboxHandle,
+        limits: &QuotaLimits,
+        within_owner: bool,
+    ) -> Result<Vec<(u32, u32)>> {
         self.require(from, 'r')?;
         self.require(to, 'i')?;
         let src_rec = self.record_of(from.id)?;
@@ -375,14 +428,20 @@ impl Store {
         let mut result = Ok(());
         for (uid, row) in self.rows(from.id, uids)? {
             let view = Self::view(uid, &row, &seen);
-            let cache: CachedMessage = self.inner.db.get_json(Cf::Cache, &key::row(from.id, uid))?.unwrap_or_default();
+            let cache: CachedMessage = self
+                .inner
+                .db
+                .get_json(Cf::Cache, &key::row(from.id, uid))?
+                .unwrap_or_default();
             let mut file = src_dir.join(&row.file);
             let mut tmp = None;
             if src_part != dst_part {
                 let part = dst_part.clone().unwrap_or_default();
                 let data = std::fs::read(&file).map_err(|e| StoreError::io(&file, e))?;
-                let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(row.internal_date.max(0) as u64);
-                let t = fsutil::write_temp(&layout::tmp_dir(self.partition_root(&part)?), &data, date)?;
+                let date = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(row.internal_date.max(0) as u64);
+                let t =
+                    fsutil::write_temp(&layout::tmp_dir(self.partition_root(&part)?), &data, date)?;
                 file = t.clone();
                 tmp = Some(t);
             }
@@ -393,7 +452,13 @@ impl Store {
                 cache: &cache,
             };
             let (flags, seen_for) = self.split_seen(to, &view.flags);
-            let added = self.add_message(&src, to.id, &flags, Some((limits, false)), seen_for.as_deref());
+            let added = self.add_message(
+                &src,
+                to.id,
+                &flags,
+                Some((limits, within_owner)),
+                seen_for.as_deref(),
+            );
             if let Some(t) = tmp {
                 let _ = fsutil::remove_file(&t);
             }
@@ -420,8 +485,9 @@ impl Store {
         result.map(|()| map)
     }
 
-    /// MOVE (RFC 6851): copy, then remove the originals (needs `x`... per
-    /// RFC 6851, `t` and `e` on the source).
+    /// MOVE (RFC 6851): copy, then remove the originals; needs `t` and `e`
+    /// on the source. A crash between the two leaves the message in both
+    /// mailboxes, never in neither.
     pub fn move_messages(
         &self,
         from: &MailboxHandle,
@@ -431,7 +497,8 @@ impl Store {
     ) -> Result<Vec<(u32, u32)>> {
         self.require(from, 't')?;
         self.require(from, 'e')?;
-        let map = self.copy(from, uids, to, limits)?;
+        let same_owner = from.path.owner == to.path.owner;
+        let map = self.copy_inner(from, uids, to, limits, same_owner)?;
         let moved: Vec<u32> = map.iter().map(|(s, _)| *s).collect();
         self.remove_messages(from, &UidSet::list(&moved), false)?;
         Ok(map)

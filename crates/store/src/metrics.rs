@@ -57,5 +57,9 @@ impl Metrics {
 pub(crate) fn hit_ratio(db: &Db) -> f64 {
     let hit = db.opts.get_ticker_count(Ticker::BlockCacheHit) as f64;
     let miss = db.opts.get_ticker_count(Ticker::BlockCacheMiss) as f64;
-    if hit + miss == 0.0 { 0.0 } else { hit / (hit + miss) }
+    if hit + miss == 0.0 {
+        0.0
+    } else {
+        hit / (hit + miss)
+    }
 }

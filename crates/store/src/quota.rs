@@ -62,13 +62,14 @@ pub(crate) fn decide(
     now_ms: i64,
     cfg: &QuotaConfig,
     guaranteed: bool,
-) -> Result<(QuotaRecord, bool), (QuotaRecord, StoreError)> {
+) -> Result<(QuotaRecord, bool), Box<(QuotaRecord, StoreError)>> {
     let mut next = rec.clone();
     next.limit_bytes = limits.bytes;
     next.limit_messages = limits.messages;
     let bytes = rec.bytes.saturating_add(add_bytes);
     let messages = rec.messages.saturating_add(1);
-    let fits = limits.bytes.is_none_or(|l| bytes <= l) && limits.messages.is_none_or(|l| messages <= l);
+    let fits =
+        limits.bytes.is_none_or(|l| bytes <= l) && limits.messages.is_none_or(|l| messages <= l);
     if fits || guaranteed || !cfg.enforce {
         next.bytes = bytes;
         next.messages = messages;
@@ -85,9 +86,14 @@ pub(crate) fn decide(
     let grace = i64::try_from(cfg.grace_period.as_millis()).unwrap_or(i64::MAX);
     let until = since.saturating_add(grace);
     if now_ms < until {
-        Err((next, StoreError::OverQuotaTemporary { until_unix_ms: until }))
+        Err(Box::new((
+            next,
+            StoreError::OverQuotaTemporary {
+                until_unix_ms: until,
+            },
+        )))
     } else {
-        Err((next, StoreError::OverQuotaPermanent))
+        Err(Box::new((next, StoreError::OverQuotaPermanent)))
     }
 }
 
@@ -162,9 +168,9 @@ mod tests {
         assert!(w);
         let (r3, w) = decide(&r2, &lim, 5, 0, &cfg, false).unwrap();
         assert!(!w);
-        let (r4, e) = decide(&r3, &lim, 50, 1000, &cfg, false).unwrap_err();
+        let (r4, e) = *decide(&r3, &lim, 50, 1000, &cfg, false).unwrap_err();
         assert!(e.is_temporary());
-        let (_, e) = decide(&r4, &lim, 50, 11_000, &cfg, false).unwrap_err();
+        let (_, e) = *decide(&r4, &lim, 50, 11_000, &cfg, false).unwrap_err();
         assert!(matches!(e, StoreError::OverQuotaPermanent));
         let (r5, _) = decide(&r4, &lim, 50, 11_000, &cfg, true).unwrap();
         assert_eq!(r5.bytes, 135);

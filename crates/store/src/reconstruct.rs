@@ -60,7 +60,10 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Folder>) -> Result<()> {
         let path = entry.path();
         if path.is_dir() {
             if layout::is_hash_dir(&name) {
-                for f in fs::read_dir(&path).map_err(|e| StoreError::io(&path, e))?.flatten() {
+                for f in fs::read_dir(&path)
+                    .map_err(|e| StoreError::io(&path, e))?
+                    .flatten()
+                {
                     let fname = f.file_name().to_string_lossy().into_owned();
                     if let Some(uid) = layout::parse_message_name(&fname) {
                         folder.files.push((uid, format!("{name}/{fname}")));
@@ -70,7 +73,9 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Folder>) -> Result<()> {
                 children.push((child, path));
             }
         } else if name == ".meta" {
-            folder.meta = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            folder.meta = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
         } else if let Some(uid) = layout::parse_message_name(&name) {
             folder.files.push((uid, name));
         }
@@ -80,7 +85,11 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Folder>) -> Result<()> {
         out.push(folder);
     }
     for (child, path) in children {
-        let name = if prefix.is_empty() { child } else { format!("{prefix}/{child}") };
+        let name = if prefix.is_empty() {
+            child
+        } else {
+            format!("{prefix}/{child}")
+        };
         walk(&path, &name, out)?;
     }
     Ok(())
@@ -125,7 +134,10 @@ impl Store {
         let mut out = Vec::new();
         for (part, root) in &self.inner.cfg.partitions {
             let users = layout::users_dir(root);
-            for h1 in fs::read_dir(&users).map_err(|e| StoreError::io(&users, e))?.flatten() {
+            for h1 in fs::read_dir(&users)
+                .map_err(|e| StoreError::io(&users, e))?
+                .flatten()
+            {
                 for h2 in fs::read_dir(h1.path()).into_iter().flatten().flatten() {
                     for u in fs::read_dir(h2.path()).into_iter().flatten().flatten() {
                         if let Some(user) = layout::decode(&u.file_name().to_string_lossy()) {
@@ -148,10 +160,13 @@ impl Store {
         }
         let mut old: HashMap<String, MailboxRecord> = HashMap::new();
         for name in self.names_of(user)? {
-            if let Some(id) = self.mailbox_id(user, &name)? {
-                if let Some(rec) = self.inner.db.get_json::<MailboxRecord>(Cf::Meta, &key::mailbox(id))? {
-                    old.insert(name, rec);
-                }
+            if let Some(id) = self.mailbox_id(user, &name)?
+                && let Some(rec) = self
+                    .inner
+                    .db
+                    .get_json::<MailboxRecord>(Cf::Meta, &key::mailbox(id))?
+            {
+                old.insert(name, rec);
             }
         }
         let mut ops = vec![Op::put_json(
@@ -168,13 +183,29 @@ impl Store {
                 ops.push(Op::Delete(Cf::Meta, key::shared(grantee, user, rec.id)));
             }
             let keep = folders.iter().any(|f| f.name == rec.name);
-            let cfs: &[Cf] = if keep { &[Cf::Index, Cf::Cache] } else { &[Cf::Index, Cf::Cache, Cf::Seen] };
+            let cfs: &[Cf] = if keep {
+                &[Cf::Index, Cf::Cache]
+            } else {
+                &[Cf::Index, Cf::Cache, Cf::Seen]
+            };
             for cf in cfs {
-                ops.push(Op::DeleteRange(*cf, rec.id.to_be_bytes().to_vec(), key::rows_end(rec.id)));
+                ops.push(Op::DeleteRange(
+                    *cf,
+                    rec.id.to_be_bytes().to_vec(),
+                    key::rows_end(rec.id),
+                ));
             }
         }
-        let mut counter: u64 = self.inner.db.get_json(Cf::Meta, key::MAILBOX_COUNTER)?.unwrap_or(0);
-        let mut quota: QuotaRecord = self.inner.db.get_json(Cf::Meta, &key::quota(user))?.unwrap_or_default();
+        let mut counter: u64 = self
+            .inner
+            .db
+            .get_json(Cf::Meta, key::MAILBOX_COUNTER)?
+            .unwrap_or(0);
+        let mut quota: QuotaRecord = self
+            .inner
+            .db
+            .get_json(Cf::Meta, &key::quota(user))?
+            .unwrap_or_default();
         quota.bytes = 0;
         quota.messages = 0;
         let mut messages = 0;
@@ -200,7 +231,9 @@ impl Store {
                     .db
                     .scan(Cf::Index, &id.to_be_bytes())?
                     .into_iter()
-                    .filter_map(|(k, v)| Some((key::uid_suffix(&k), serde_json::from_slice(&v).ok()?)))
+                    .filter_map(|(k, v)| {
+                        Some((key::uid_suffix(&k), serde_json::from_slice(&v).ok()?))
+                    })
                     .collect()
             } else {
                 BTreeMap::new()
@@ -259,13 +292,25 @@ impl Store {
             quota.bytes += rec.bytes;
             quota.messages += u64::from(rec.exists);
             for grantee in rec.acl.keys() {
-                ops.push(Op::Put(Cf::Meta, key::shared(grantee, user, id), Vec::new()));
+                ops.push(Op::Put(
+                    Cf::Meta,
+                    key::shared(grantee, user, id),
+                    Vec::new(),
+                ));
             }
-            ops.push(Op::Put(Cf::Meta, key::name(user, &rec.name), id.to_be_bytes().to_vec()));
+            ops.push(Op::Put(
+                Cf::Meta,
+                key::name(user, &rec.name),
+                id.to_be_bytes().to_vec(),
+            ));
             ops.push(Op::put_json(Cf::Meta, key::mailbox(id), &rec));
             mailboxes += 1;
         }
-        ops.push(Op::Put(Cf::Meta, key::MAILBOX_COUNTER.to_vec(), counter.to_string().into_bytes()));
+        ops.push(Op::Put(
+            Cf::Meta,
+            key::MAILBOX_COUNTER.to_vec(),
+            counter.to_string().into_bytes(),
+        ));
         ops.push(Op::put_json(Cf::Meta, key::quota(user), &quota));
         self.commit(ops, Vec::new()).wait()?;
         self.forget_user(user);

@@ -52,7 +52,10 @@ impl Store {
     /// the store keeps serving.
     pub fn snapshot(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
-            return Err(StoreError::Invalid(format!("{} already exists", dest.display())));
+            return Err(StoreError::Invalid(format!(
+                "{} already exists",
+                dest.display()
+            )));
         }
         let _ns = lock(&self.inner.ns_lock);
         self.inner.snapshots.fetch_add(1, Ordering::SeqCst);
@@ -63,12 +66,17 @@ impl Store {
         let cp = Db::open_read_only(&cp_dir)?;
         for (k, v) in db::scan(&cp, Cf::Meta, b"mb/")? {
             let rec: MailboxRecord = decode(&k, &v)?;
-            let Some(user) = db::get_json::<UserRecord>(&cp, Cf::Meta, &key::user(&rec.owner))? else {
+            let Some(user) = db::get_json::<UserRecord>(&cp, Cf::Meta, &key::user(&rec.owner))?
+            else {
                 continue;
             };
             let live_root = self.partition_root(&user.partition)?;
             let src_dir = layout::folder_dir(live_root, &rec.owner, &rec.name);
-            let dst_dir = layout::folder_dir(&snapshot_users_dir(dest, &user.partition), &rec.owner, &rec.name);
+            let dst_dir = layout::folder_dir(
+                &snapshot_users_dir(dest, &user.partition),
+                &rec.owner,
+                &rec.name,
+            );
             fs::create_dir_all(&dst_dir).map_err(|e| StoreError::io(&dst_dir, e))?;
             let meta = src_dir.join(".meta");
             if meta.exists() {
@@ -95,7 +103,10 @@ impl Store {
     pub fn restore(cfg: &StoreConfig, snapshot: &Path) -> Result<()> {
         let cp_dir = snapshot.join("db");
         if !cp_dir.is_dir() {
-            return Err(StoreError::Invalid(format!("{} is not a snapshot", snapshot.display())));
+            return Err(StoreError::Invalid(format!(
+                "{} is not a snapshot",
+                snapshot.display()
+            )));
         }
         fsutil::remove_tree(&cfg.system_path)?;
         // SST files never change and can be shared; MANIFEST and friends are appended to.
@@ -133,7 +144,11 @@ impl Store {
         let mut live_recs = std::collections::HashMap::new();
         for name in self.names_of(user)? {
             if let Some(id) = self.mailbox_id(user, &name)? {
-                if let Some(rec) = self.inner.db.get_json::<MailboxRecord>(Cf::Meta, &key::mailbox(id))? {
+                if let Some(rec) = self
+                    .inner
+                    .db
+                    .get_json::<MailboxRecord>(Cf::Meta, &key::mailbox(id))?
+                {
                     for grantee in rec.acl.keys() {
                         ops.push(Op::Delete(Cf::Meta, key::shared(grantee, user, id)));
                     }
@@ -142,7 +157,11 @@ impl Store {
                 ops.push(Op::Delete(Cf::Meta, key::mailbox(id)));
                 ops.push(Op::Delete(Cf::Meta, key::name(user, &name)));
                 for cf in [Cf::Index, Cf::Cache, Cf::Seen] {
-                    ops.push(Op::DeleteRange(cf, id.to_be_bytes().to_vec(), key::rows_end(id)));
+                    ops.push(Op::DeleteRange(
+                        cf,
+                        id.to_be_bytes().to_vec(),
+                        key::rows_end(id),
+                    ));
                 }
                 old_ids.push(id);
             }
@@ -152,14 +171,19 @@ impl Store {
         for (k, v) in db::scan(&cp, Cf::Meta, &key::names_of(user))? {
             let id = key::id_prefix(&v);
             ops.push(Op::Put(Cf::Meta, k, v));
-            if let Some(mut rec) = db::get_json::<MailboxRecord>(&cp, Cf::Meta, &key::mailbox(id))? {
+            if let Some(mut rec) = db::get_json::<MailboxRecord>(&cp, Cf::Meta, &key::mailbox(id))?
+            {
                 // UIDs handed out since the snapshot are never reused.
                 if let Some(live) = live_recs.get(&id) {
                     rec.uidnext = rec.uidnext.max(live.uidnext);
                     rec.highestmodseq = rec.highestmodseq.max(live.highestmodseq) + 1;
                 }
                 for grantee in rec.acl.keys() {
-                    ops.push(Op::Put(Cf::Meta, key::shared(grantee, user, id), Vec::new()));
+                    ops.push(Op::Put(
+                        Cf::Meta,
+                        key::shared(grantee, user, id),
+                        Vec::new(),
+                    ));
                 }
                 ops.push(Op::put_json(Cf::Meta, key::mailbox(id), &rec));
             }
@@ -182,9 +206,14 @@ impl Store {
         }
         let src = layout::user_dir(&snapshot_users_dir(snapshot, &urec.partition), user);
         if src.is_dir() {
-            fsutil::link_tree(&src, &live, &|p| p.file_name().is_some_and(|n| n == ".meta"))?;
+            fsutil::link_tree(&src, &live, &|p| {
+                p.file_name().is_some_and(|n| n == ".meta")
+            })?;
         }
-        let dirs = live.parent().map(|p| vec![p.to_path_buf()]).unwrap_or_default();
+        let dirs = live
+            .parent()
+            .map(|p| vec![p.to_path_buf()])
+            .unwrap_or_default();
         self.commit(ops, dirs).wait()?;
         fsutil::remove_tree(&aside)?;
         self.forget_user(user);

@@ -28,15 +28,6 @@ impl Flags {
         Self::default()
     }
 
-    /// Builds a set from client spellings; system flags are matched without case.
-    pub fn from_iter<I: IntoIterator<Item = S>, S: AsRef<str>>(it: I) -> Self {
-        let mut f = Self::new();
-        for s in it {
-            f.insert(s.as_ref());
-        }
-        f
-    }
-
     /// Adds one flag (canonicalising `\seen` to `\Seen`; `\Recent` is ignored).
     pub fn insert(&mut self, flag: &str) {
         if flag.eq_ignore_ascii_case("\\Recent") || flag.is_empty() {
@@ -72,6 +63,17 @@ impl Flags {
     /// True when no flag is set.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// Builds a set from client spellings; system flags are matched without case.
+impl<S: AsRef<str>> FromIterator<S> for Flags {
+    fn from_iter<I: IntoIterator<Item = S>>(it: I) -> Self {
+        let mut f = Self::new();
+        for s in it {
+            f.insert(s.as_ref());
+        }
+        f
     }
 }
 

@@ -37,9 +37,14 @@ fn crash_child() {
             std::thread::spawn(move || {
                 for n in 0.. {
                     let id = format!("r{round}t{t}n{n}");
-                    let rcpts: Vec<Recipient> = recipients(n).into_iter().map(Recipient::new).collect();
+                    let rcpts: Vec<Recipient> =
+                        recipients(n).into_iter().map(Recipient::new).collect();
                     let body = "line\r\n".repeat(1 + n % 50);
-                    let res = store.deliver(&common::message(&id, &body), &rcpts, &DeliverOptions::default());
+                    let res = store.deliver(
+                        &common::message(&id, &body),
+                        &rcpts,
+                        &DeliverOptions::default(),
+                    );
                     if res.iter().all(|r| r.is_ok()) {
                         let mut out = std::io::stdout().lock();
                         let _ = writeln!(out, "ACK {id} {n}");
@@ -70,7 +75,9 @@ fn run_child_and_kill(root: &Path, round: usize, acks_before_kill: usize) -> Vec
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("ACK ") {
                 let mut it = rest.split(' ');
-                if let (Some(id), Some(n)) = (it.next(), it.next().and_then(|n| n.parse::<usize>().ok())) {
+                if let (Some(id), Some(n)) =
+                    (it.next(), it.next().and_then(|n| n.parse::<usize>().ok()))
+                {
                     let _ = tx.send((id.to_string(), n));
                 }
             }
@@ -90,7 +97,15 @@ fn run_child_and_kill(root: &Path, round: usize, acks_before_kill: usize) -> Vec
     reader.join().unwrap();
     // Lines printed before death were acknowledged too.
     acks.extend(rx.try_iter());
-    assert!(acks.len() >= acks_before_kill, "child produced only {} acks", acks.len());
+    assert!(
+        acks.len() >= acks_before_kill,
+        "child produced only {} acks",
+        acks.len()
+    );
+    eprintln!(
+        "round {round}: killed the child after {} acknowledged deliveries",
+        acks.len()
+    );
     acks
 }
 
@@ -99,13 +114,19 @@ fn check(root: &Path, acked: &[(String, usize)]) {
     let store: Store = common::open(root);
     let reopen = started.elapsed();
     assert!(reopen < Duration::from_secs(10), "reopen took {reopen:?}");
+    eprintln!("reopened in {reopen:?}");
 
     let primary = root.join("primary");
-    assert!(common::files_under(&primary.join("tmp")).is_empty(), "temp files left");
+    assert!(
+        common::files_under(&primary.join("tmp")).is_empty(),
+        "temp files left"
+    );
     let mut counts: HashMap<(String, String), usize> = HashMap::new();
     let mut referenced: BTreeMap<std::path::PathBuf, usize> = BTreeMap::new();
     for user in USERS {
-        let Ok(inbox) = store.open_mailbox(user, &MailboxPath::inbox(user)) else { continue };
+        let Ok(inbox) = store.open_mailbox(user, &MailboxPath::inbox(user)) else {
+            continue;
+        };
         for e in store.fetch_cached(&inbox, &UidSet::all()).unwrap() {
             let subject = e.cache.envelope.subject.clone().unwrap_or_default();
             *counts.entry((user.to_string(), subject)).or_default() += 1;
@@ -117,7 +138,10 @@ fn check(root: &Path, acked: &[(String, usize)]) {
     }
     for (id, n) in acked {
         for user in recipients(*n) {
-            let c = counts.get(&(user.to_string(), format!("test {id}"))).copied().unwrap_or(0);
+            let c = counts
+                .get(&(user.to_string(), format!("test {id}")))
+                .copied()
+                .unwrap_or(0);
             assert_eq!(c, 1, "acknowledged {id} for {user} present {c} times");
         }
     }
@@ -133,7 +157,10 @@ fn check(root: &Path, acked: &[(String, usize)]) {
         e.1 += 1;
     }
     for (ino, (nlink, rows)) in by_inode {
-        assert_eq!(nlink as usize, rows, "inode {ino}: {nlink} links, {rows} rows");
+        assert_eq!(
+            nlink as usize, rows,
+            "inode {ino}: {nlink} links, {rows} rows"
+        );
     }
     store.close();
 }

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use mail_store::{DELETED, DeliverOptions, FlagOp, Flags, MailboxPath, QuotaLimits, Recipient, Store, StoreError, UidSet};
+use mail_store::{
+    DELETED, DeliverOptions, FlagOp, Flags, MailboxPath, QuotaLimits, Recipient, Store, StoreError,
+    UidSet,
+};
 
 fn rcpt(limit: u64) -> Recipient {
     let mut r = Recipient::new("q");
@@ -17,14 +20,20 @@ fn rcpt(limit: u64) -> Recipient {
     r
 }
 
-fn deliver(store: &Store, size: usize, guaranteed: bool) -> Result<mail_store::Delivered, StoreError> {
+fn deliver(
+    store: &Store,
+    size: usize,
+    guaranteed: bool,
+) -> Result<mail_store::Delivered, StoreError> {
     let body = "x".repeat(size);
     let msg = format!("Subject: q\r\n\r\n{body}");
     let opts = DeliverOptions {
         guaranteed,
         ..Default::default()
     };
-    store.deliver(msg.as_bytes(), &[rcpt(1000)], &opts).remove(0)
+    store
+        .deliver(msg.as_bytes(), &[rcpt(1000)], &opts)
+        .remove(0)
 }
 
 #[test]
@@ -71,7 +80,9 @@ fn quota_states() {
     let inbox = store.open_mailbox("q", &MailboxPath::inbox("q")).unwrap();
     let mut del = Flags::new();
     del.insert(DELETED);
-    store.store_flags(&inbox, &UidSet::all(), FlagOp::Add, &del, None).unwrap();
+    store
+        .store_flags(&inbox, &UidSet::all(), FlagOp::Add, &del, None)
+        .unwrap();
     store.expunge(&inbox, None).unwrap();
     let used = store.quota_usage("q").unwrap();
     assert_eq!((used.bytes, used.messages, used.warned), (0, 0, false));
@@ -104,9 +115,13 @@ fn message_count_limit() {
     let mut r = Recipient::new("m");
     r.quota.messages = Some(2);
     for _ in 0..2 {
-        store.deliver(b"Subject: a\r\n\r\nb", std::slice::from_ref(&r), &DeliverOptions::default())[0]
-            .as_ref()
-            .unwrap();
+        store.deliver(
+            b"Subject: a\r\n\r\nb",
+            std::slice::from_ref(&r),
+            &DeliverOptions::default(),
+        )[0]
+        .as_ref()
+        .unwrap();
     }
     let res = store.deliver(b"Subject: a\r\n\r\nb", &[r], &DeliverOptions::default());
     assert!(matches!(res[0], Err(StoreError::OverQuotaTemporary { .. })));

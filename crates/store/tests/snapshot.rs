@@ -18,7 +18,9 @@ fn expunge_all(store: &Store, user: &str) {
     let inbox = store.open_mailbox(user, &MailboxPath::inbox(user)).unwrap();
     let mut d = Flags::new();
     d.insert(DELETED);
-    store.store_flags(&inbox, &UidSet::all(), FlagOp::Add, &d, None).unwrap();
+    store
+        .store_flags(&inbox, &UidSet::all(), FlagOp::Add, &d, None)
+        .unwrap();
     store.expunge(&inbox, None).unwrap();
 }
 
@@ -72,13 +74,21 @@ fn one_user_round_trip() {
     store.snapshot(&snap).unwrap();
 
     expunge_all(&store, "gil");
-    store.delete_mailbox("gil", &MailboxPath::new("gil", "Keep")).unwrap();
+    store
+        .delete_mailbox("gil", &MailboxPath::new("gil", "Keep"))
+        .unwrap();
     common::deliver_one(&store, "gil", b"Subject: after\r\n\r\n");
     common::deliver_one(&store, "hal", b"Subject: after\r\n\r\n");
 
     store.restore_user(&snap, "gil").unwrap();
     assert_eq!(uids(&store, "gil"), gil_before);
-    assert!(store.list("gil").unwrap().iter().any(|m| m.path.name == "Keep"));
+    assert!(
+        store
+            .list("gil")
+            .unwrap()
+            .iter()
+            .any(|m| m.path.name == "Keep")
+    );
     assert_eq!(uids(&store, "hal").len(), 4, "other users untouched");
     assert_eq!(store.quota_usage("gil").unwrap().messages, 3);
     // Delivery after restore continues.

@@ -29,13 +29,18 @@ pub fn message(id: &str, body: &str) -> Vec<u8> {
 
 pub fn deliver_one(store: &Store, user: &str, msg: &[u8]) -> Delivered {
     let r = store.deliver(msg, &[Recipient::new(user)], &DeliverOptions::default());
-    r.into_iter().next().expect("one result").expect("delivered")
+    r.into_iter()
+        .next()
+        .expect("one result")
+        .expect("delivered")
 }
 
 /// Every regular file below `dir`.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
