@@ -1,1 +1,39 @@
-//! placeholder
+//! The store's LMTP server (RFC 2033): the last hop of every message, from
+//! the relays into a user's mailbox.
+//!
+//! It plugs into [`mail_core::listener`] as a [`Handler`](mail_core::listener::Handler)
+//! ([`LmtpServer`]) and knows nothing of the store or the directory: it
+//! asks a [`Mailboxes`] implementation whether a recipient lives here and
+//! hands it each message with the list of accepted recipients. After the
+//! final dot it sends one reply per accepted recipient, in RCPT order
+//! (RFC 2033 4.2), so one full mailbox never bounces the others.
+//!
+//! Extensions: PIPELINING (RFC 2920), ENHANCEDSTATUSCODES (RFC 2034),
+//! 8BITMIME (RFC 6152), SIZE (RFC 1870), SMTPUTF8 (RFC 6531), DSN
+//! parameters carried through (RFC 3461), CHUNKING and BINARYMIME
+//! (RFC 3030), STARTTLS (RFC 3207) when the listener has a certificate, and
+//! `X-TRACEPARENT`: a `MAIL FROM` parameter with a W3C `traceparent` so the
+//! transaction's span joins the relay's trace (see [`session`]).
+//!
+//! Content policy (see [`mail_smtp_proto::data`]): bare CR/LF is refused
+//! with `554 5.6.11` (SMTP smuggling), NUL and lines over 998 octets with
+//! `554 5.6.0`, all after the final dot, for every recipient.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod config;
+pub mod error;
+pub mod mailboxes;
+mod metrics;
+pub mod server;
+pub mod session;
+mod spool;
+mod trace;
+
+pub use config::LmtpConfig;
+pub use error::Error;
+pub use mailboxes::{
+    DeliveryResult, Envelope, IncomingMessage, Mailboxes, MessageBody, RcptVerdict, Recipient,
+    Target,
+};
+pub use server::LmtpServer;
