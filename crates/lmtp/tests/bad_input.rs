@@ -149,9 +149,9 @@ async fn commands_out_of_order() {
     raw.cmd("DATA", 503).await;
     raw.cmd(MAIL, 250).await;
     raw.cmd(MAIL, 503).await;
-    raw.cmd("DATA", 554).await;
+    raw.cmd("DATA", 503).await; // RFC 2033 4.2
     raw.cmd("RCPT TO:<nobody@example.org>", 550).await;
-    raw.cmd("DATA", 554).await;
+    raw.cmd("DATA", 503).await; // RFC 2033 4.2
     raw.cmd("RSET", 250).await;
     raw.cmd("RCPT TO:<alice@example.org>", 503).await;
     raw.cmd("STARTTLS", 502).await;

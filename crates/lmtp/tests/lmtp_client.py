@@ -71,6 +71,19 @@ def main():
         result["lhlo_after_tls"] = code
         result["features_after_tls"] = sorted(lmtp.esmtp_features.keys())
         result.update(transaction(lmtp, ["alice@example.org"]))
+    elif scenario == "starttls_injection":
+        # CVE-2011-0411: a command pipelined behind STARTTLS in plain text
+        # must be discarded, not executed inside the TLS session.
+        ctx = ssl.create_default_context(cafile=args[0])
+        ctx.check_hostname = False
+        lmtp.send("STARTTLS\r\nHELP\r\n")
+        result["starttls"] = reply(lmtp.getreply())
+        lmtp.sock = ctx.wrap_socket(lmtp.sock, server_hostname="localhost")
+        lmtp.file = None
+        lmtp.send("NOOP\r\n")
+        result["after_tls"] = reply(lmtp.getreply())
+        code, _ = lmtp.ehlo()
+        result["lhlo_after_tls"] = code
     elif scenario == "utf8":
         msg = "Subject: grüße\r\n\r\nHallo Jörg\r\n".encode()
         result.update(transaction(lmtp, ["jörg@example.org"], msg, ["SMTPUTF8", "BODY=8BITMIME"]))

@@ -202,6 +202,22 @@ async fn starttls_with_generated_certificate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_pipelined_after_starttls_is_discarded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = mail_core::tls::generate_self_signed(dir.path(), &["localhost".into()])
+        .expect("certificate");
+    let tls = mail_core::tls::server_config(&files).expect("server config");
+    let cfg = common::config(|c| c.listener.tls = mail_core::listener::TlsMode::Starttls);
+    let server = start_with(cfg, Some(tls)).await;
+    let cert = files.cert.to_str().expect("path");
+    let out = python(&["starttls_injection", &server.addr.port().to_string(), cert]).await;
+    assert_eq!(out["starttls"][0], 220, "{out}");
+    // The first reply inside TLS answers NOOP, not the injected HELP (214).
+    assert_eq!(out["after_tls"], json!([250, "2.0.0 OK"]), "{out}");
+    assert_eq!(out["lhlo_after_tls"], 250, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaks_with_pipelining_and_several_recipients() {
     let server = start(|_| {}).await;
     let port = server.addr.port().to_string();

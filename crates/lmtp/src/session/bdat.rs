@@ -25,7 +25,8 @@ impl<M: Mailboxes> Session<M> {
             other => {
                 let reply = match &other {
                     State::Envelope { .. } => {
-                        Reply::with_status(554, (5, 5, 1), "No valid recipients")
+                        // RFC 2033 4.2, as for DATA.
+                        Reply::bad_sequence("No valid recipients")
                     }
                     _ => Reply::bad_sequence("Need MAIL and RCPT commands"),
                 };

@@ -17,8 +17,8 @@ impl<M: Mailboxes> Session<M> {
         let (lhlo, tx) = match self.take_state() {
             State::Envelope { lhlo, tx } if tx.targets.is_empty() => {
                 self.state = State::Envelope { lhlo, tx };
-                // RFC 5321 3.3: no valid recipients.
-                return self.bad(&Reply::with_status(554, (5, 5, 1), "No valid recipients"));
+                // RFC 2033 4.2: with no successful RCPT, DATA MUST fail with 503.
+                return self.bad(&Reply::bad_sequence("No valid recipients"));
             }
             // RFC 3030 3: BINARYMIME content only with BDAT.
             State::Envelope { lhlo, tx } if tx.params.body == Some(Body::BinaryMime) => {
