@@ -5,8 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+pub mod dirconf;
+pub mod domain;
+pub mod group;
 pub mod http;
 pub mod up;
+pub mod user;
 
 /// Tiermail administration.
 #[derive(Debug, Parser)]
@@ -20,6 +25,14 @@ struct Cli {
 enum Command {
     /// Start the whole system on loopback with embedded defaults.
     Up(up::UpArgs),
+    /// Users: add, modify, delete, show, list (`--directory FILE`).
+    User(user::UserArgs),
+    /// Groups and distribution lists: add, members, delete.
+    Group(group::GroupArgs),
+    /// Hosted domains: add, list.
+    Domain(domain::DomainArgs),
+    /// Measurements, e.g. `mailctl bench directory`.
+    Bench(bench::BenchArgs),
 }
 
 /// Entry point of the `mailctl` binary.
@@ -39,6 +52,10 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(args).await,
+            Command::User(args) => user::run(args).await,
+            Command::Group(args) => group::run(args).await,
+            Command::Domain(args) => domain::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -56,6 +56,11 @@ struct Layout {
     dir: PathBuf,
     host: std::net::IpAddr,
     tls: TlsFiles,
+    /// The directory configuration every service's `[directory]` comes
+    /// from (see [`directory_section`]).
+    directory: PathBuf,
+    /// The demo accounts in that directory.
+    users: Vec<DemoUser>,
 }
 
 impl Layout {
@@ -170,10 +175,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.host.to_string(),
         ],
     )?;
+    let (directory, users) = write_demo_directory(&dir)?;
     let layout = Layout {
         dir: dir.clone(),
         host: args.host,
         tls,
+        directory,
+        users,
     };
 
     let mut running: Vec<Running> = Vec::new();
@@ -241,7 +249,11 @@ async fn start_all(
     endpoints.insert("domain".into(), DEMO_DOMAIN.into());
     endpoints.insert(
         "users".into(),
-        serde_json::to_value(Vec::<DemoUser>::new())?,
+        serde_json::to_value(&layout.users)?,
+    );
+    endpoints.insert(
+        "directory".into(),
+        layout.directory.display().to_string().into(),
     );
     endpoints.insert(
         "tls_ca".into(),
@@ -380,4 +392,60 @@ async fn stop_all(running: &mut Vec<Running>) {
         }
     }
     running.clear();
+}
+
+/// The demo accounts `mailctl up` creates (`alice`, `bob`, `carol` in
+/// [`DEMO_DOMAIN`]).
+const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
+    ("alice", "Alice Liddell", "alice-demo-pw"),
+    ("bob", "Bob Builder", "bob-demo-pw"),
+    ("carol", "Carol Jones", "carol-demo-pw"),
+];
+
+/// Writes the file directory (`DIR/data/directory.toml`, users with
+/// argon2-hashed passwords) and the directory configuration pointing at it
+/// (`DIR/etc/directory.toml`); returns the latter and the demo accounts.
+fn write_demo_directory(dir: &Path) -> anyhow::Result<(PathBuf, Vec<DemoUser>)> {
+    use mail_directory::file::{Data, FileUser};
+    use mail_directory::password::{Scheme, hash};
+
+    let data_path = dir.join("data").join("directory.toml");
+    let mut data = Data {
+        base_dn: "dc=example,dc=test".into(),
+        domains: vec![mail_directory::Domain {
+            name: DEMO_DOMAIN.into(),
+            aliases: Vec::new(),
+        }],
+        ..Data::default()
+    };
+    let mut users = Vec::new();
+    for (uid, name, password) in DEMO_ACCOUNTS {
+        let address = format!("{uid}@{DEMO_DOMAIN}");
+        data.users.push(FileUser {
+            uid: uid.to_string(),
+            mail: address.clone(),
+            display_name: Some(name.to_string()),
+            password: Some(hash(password, Scheme::Argon2)?),
+            mail_host: Some("localhost".into()),
+            partition: Some("primary".into()),
+            ..FileUser::default()
+        });
+        users.push(DemoUser {
+            address,
+            password: password.to_string(),
+        });
+    }
+    mail_directory::file::FileDirectory::create(&data_path, &data)?;
+    let config_path = dir.join("etc").join("directory.toml");
+    std::fs::write(&config_path, directory_section(&data_path))?;
+    Ok((config_path, users))
+}
+
+/// The `[directory]` section a service config embeds to use the file
+/// directory at `data_path`.
+pub fn directory_section(data_path: &Path) -> String {
+    format!(
+        "[directory]\nbackend = \"file\"\npath = {:?}\n",
+        data_path.display().to_string()
+    )
 }
