@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use mail_core::config::{Validate, Validator};
+use mail_core::config::Validator;
 use mail_directory::{Directory, DirectoryConfig};
 
 /// The `--directory` option.
