@@ -40,7 +40,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         seconds,
         concurrency,
     } = args.command;
-    let config = dirconf::load(&directory.directory)?;
+    let config = dirconf::load(directory.path()?)?;
     let backend = mail_directory::open_uncached(&config).await?;
     let mut addresses: Vec<Address> = backend
         .list_users()

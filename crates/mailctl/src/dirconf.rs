@@ -14,7 +14,8 @@ use anyhow::Context;
 use mail_core::config::Validator;
 use mail_directory::{Directory, DirectoryConfig};
 
-/// The `--directory` option.
+/// The `--directory` option. Optional for clap (a global argument cannot
+/// be required) but checked by [`DirectoryArg::path`].
 #[derive(Debug, Clone, clap::Args)]
 pub struct DirectoryArg {
     /// TOML file with the directory configuration (a `[directory]` section
@@ -25,7 +26,16 @@ pub struct DirectoryArg {
         value_name = "FILE",
         global = true
     )]
-    pub directory: PathBuf,
+    pub directory: Option<PathBuf>,
+}
+
+impl DirectoryArg {
+    /// The file, or an error telling how to give it.
+    pub fn path(&self) -> anyhow::Result<&Path> {
+        self.directory
+            .as_deref()
+            .context("which directory? give --directory FILE (or set TIERMAIL_DIRECTORY)")
+    }
 }
 
 /// Reads and validates the directory configuration in `path`.
@@ -56,6 +66,6 @@ pub fn load(path: &Path) -> anyhow::Result<DirectoryConfig> {
 
 /// Opens the directory without a cache: `mailctl` reads its own writes.
 pub async fn open(arg: &DirectoryArg) -> anyhow::Result<Arc<dyn Directory>> {
-    let config = load(&arg.directory)?;
+    let config = load(arg.path()?)?;
     Ok(mail_directory::open_uncached(&config).await?)
 }

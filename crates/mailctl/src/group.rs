@@ -62,7 +62,7 @@ fn posting(s: &str) -> Result<PostingPolicy, String> {
 /// Runs `mailctl group`.
 pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
     let dir = dirconf::open(&args.directory).await?;
-    let config = dirconf::load(&args.directory.directory)?;
+    let config = dirconf::load(args.directory.path()?)?;
     match args.command {
         GroupCommand::Add {
             name,
