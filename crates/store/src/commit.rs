@@ -131,11 +131,44 @@ fn run(
     }
 }
 
-fn commit(db: &Db, batch: &[Request]) -> Result<(), String> {
-    let dirs: BTreeSet<&PathBuf> = batch.iter().flat_map(|r| r.dirs.iter()).collect();
-    for d in dirs {
-        fsync_dir(d).map_err(|e| e.to_string())?;
+/// Most threads used to fsync one batch's directories.
+const FSYNC_THREADS: usize = 16;
+
+/// fsyncs the directories concurrently: the file system folds concurrent
+/// syncs into one journal commit, so a 10-recipient delivery costs about
+/// one sync instead of ten in a row.
+fn fsync_all(dirs: &[&PathBuf]) -> Result<(), String> {
+    if dirs.len() <= 1 {
+        return dirs
+            .iter()
+            .try_for_each(|d| fsync_dir(d).map_err(|e| e.to_string()));
     }
+    let chunk = dirs.len().div_ceil(FSYNC_THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = dirs
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .try_for_each(|d| fsync_dir(d).map_err(|e| e.to_string()))
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("fsync thread panicked".into()))
+        })
+    })
+}
+
+fn commit(db: &Db, batch: &[Request]) -> Result<(), String> {
+    let dirs: Vec<&PathBuf> = batch
+        .iter()
+        .flat_map(|r| r.dirs.iter())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    fsync_all(&dirs)?;
     let mut wb = WriteBatch::default();
     for op in batch.iter().flat_map(|r| r.ops.iter()) {
         match op {

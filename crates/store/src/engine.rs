@@ -30,8 +30,6 @@ pub(crate) const RESERVE_BLOCK: u32 = 256;
 /// In-memory authority for one mailbox's counters while the store runs.
 pub(crate) struct MailboxState {
     pub rec: MailboxRecord,
-    /// First UID this run may have used without committing.
-    pub resv_from: Option<u32>,
     /// UIDs below this are covered by a durable reservation.
     pub resv_to: u32,
     /// Set when the mailbox was deleted; holders must give up.
@@ -245,7 +243,6 @@ impl Store {
         let st = Arc::new(Mutex::new(MailboxState {
             resv_to: rec.uidnext,
             rec,
-            resv_from: None,
             gone: false,
         }));
         Ok(lock(&self.inner.mailboxes).entry(id).or_insert(st).clone())
@@ -296,12 +293,14 @@ impl Store {
         needed: u32,
     ) -> Result<()> {
         let (ticket, to) = {
-            let mut g = lock(st);
+            let g = lock(st);
             if needed < g.resv_to {
                 return Ok(());
             }
-            let uidnext = g.rec.uidnext;
-            let from = *g.resv_from.get_or_insert(uidnext);
+            // Every UID below `uidnext` is already queued, and the committer
+            // applies requests in order: once this record is durable those
+            // are too, so the range to check on open starts here.
+            let from = g.rec.uidnext;
             let to = needed.max(g.resv_to).saturating_add(RESERVE_BLOCK);
             let r = Reservation { from, to };
             (
