@@ -321,3 +321,19 @@ async fn traceparent_reaches_the_store() {
     );
     raw.cmd(&format!("{MAIL} X-TRACEPARENT=00-bad"), 501).await;
 }
+
+#[tokio::test]
+async fn data_timeout_mid_message_closes_with_421_and_delivers_nothing() {
+    let server = start(|c| c.data_timeout = std::time::Duration::from_millis(300)).await;
+    let mut raw = Raw::ready(server.addr).await;
+    open_data(&mut raw, &["alice@example.org"]).await;
+    raw.send(b"Subject: stalled\r\n\r\nhalf a mess").await;
+    let r = raw.reply().await;
+    assert_eq!(
+        (r.code, r.text().starts_with("4.4.2")),
+        (421, true),
+        "{r:?}"
+    );
+    assert!(raw.closed().await);
+    assert!(server.store.deliveries().is_empty());
+}
