@@ -15,10 +15,11 @@ use nix::sys::signal::Signal;
 fn check_config_names_file_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     for service in common::SERVICES {
+        let required = common::required_sections(service, common::loopback(1), dir.path());
         let bad = dir.path().join(format!("{service}-bad.toml"));
         std::fs::write(
             &bad,
-            "[service]\nadmin_listen = \"127.0.0.1:0\"\nbogus_key = 1\n",
+            format!("{required}\n[service]\nadmin_listen = \"127.0.0.1:0\"\nbogus_key = 1\n"),
         )
         .expect("write");
         let out = Command::new(bin(service))
@@ -38,7 +39,7 @@ fn check_config_names_file_and_key() {
         let invalid = dir.path().join(format!("{service}-invalid.toml"));
         std::fs::write(
             &invalid,
-            "[service]\nadmin_listen = \"127.0.0.1:0\"\ndrain_timeout = \"0s\"\n[telemetry]\notlp_endpoint = \"collector:4317\"\n",
+            format!("{required}\n[service]\nadmin_listen = \"127.0.0.1:0\"\ndrain_timeout = \"0s\"\n[telemetry]\notlp_endpoint = \"collector:4317\"\n"),
         )
         .expect("write");
         let out = Command::new(bin(service))
@@ -73,7 +74,11 @@ fn check_config_names_file_and_key() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.toml"));
 
         let good = dir.path().join(format!("{service}-good.toml"));
-        std::fs::write(&good, "[service]\nadmin_listen = \"127.0.0.1:0\"\n").expect("write");
+        std::fs::write(
+            &good,
+            format!("{required}\n[service]\nadmin_listen = \"127.0.0.1:0\"\n"),
+        )
+        .expect("write");
         let out = Command::new(bin(service))
             .arg("--config")
             .arg(&good)
@@ -152,7 +157,7 @@ fn mailctl_up_writes_endpoints_and_leaves_no_children() {
     assert_eq!(endpoints["domain"], "example.test");
     assert!(endpoints["users"].is_array(), "{endpoints}");
     for (key, value) in endpoints.as_object().expect("object") {
-        if key == "domain" || key == "users" || key == "tls_ca" {
+        if ["domain", "users", "tls_ca", "directory"].contains(&key.as_str()) {
             continue;
         }
         let addr: std::net::SocketAddr = value

@@ -1,5 +1,43 @@
-//! `jobctl`: the job controller (issue #6).
+//! `jobctl`: the job controller (gRPC `jobctl.v1`).
+
+use mail_core::config::ServiceConfig;
+use mail_core::service::{self, ServiceSettings, Started};
+use mail_core::telemetry::TelemetryConfig;
+use mail_core::{Validate, Validator};
+use mail_jobctl::{JobController, JobctlConfig};
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    service: ServiceConfig,
+    #[serde(default)]
+    telemetry: TelemetryConfig,
+    jobctl: JobctlConfig,
+}
+
+impl Validate for Config {
+    fn validate(&self, v: &mut Validator) {
+        v.nested("service", &self.service);
+        v.nested("telemetry", &self.telemetry);
+        v.nested("jobctl", &self.jobctl);
+    }
+}
+
+impl ServiceSettings for Config {
+    fn service(&self) -> &ServiceConfig {
+        &self.service
+    }
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}
 
 fn main() -> std::process::ExitCode {
-    mail_core::service::main_not_built("jobctl", "the job controller (issue #6)")
+    service::main::<Config, _, _>("jobctl", |cfg, ctx| async move {
+        let listen = cfg.jobctl.listen;
+        let jobctl = JobController::open(cfg.jobctl, ctx.shutdown.clone())?;
+        let addr = jobctl.serve(listen, &ctx.shutdown).await?;
+        ctx.publish_port("grpc", addr);
+        Ok(Started::Ready)
+    })
 }

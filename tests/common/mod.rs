@@ -76,13 +76,42 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     Ok((status, body.to_string()))
 }
 
+/// The sections a service cannot start without, with state under `dir`
+/// and listeners on `ip` port 0.
+pub fn required_sections(binary: &str, ip: IpAddr, dir: &Path) -> String {
+    match binary {
+        "jobctl" => format!(
+            "[jobctl]\nlisten = \"{}\"\nstate_dir = {:?}\n",
+            SocketAddr::new(ip, 0),
+            dir.join("jobctl-state").display().to_string()
+        ),
+        "mailstore" => {
+            let data = dir.join("directory-data.toml");
+            if !data.exists() {
+                mail_directory::file::FileDirectory::create(&data, &Default::default())
+                    .expect("create an empty file directory");
+            }
+            format!(
+                "host = \"localhost\"\n[store]\nsystem_path = {sys:?}\n[store.partitions]\nprimary = {part:?}\n[directory]\nbackend = \"file\"\npath = {data:?}\n[lmtp.listener]\nlisten = \"{lmtp}\"\n",
+                sys = dir.join("store-system").display().to_string(),
+                part = dir.join("store-primary").display().to_string(),
+                data = data.display().to_string(),
+                lmtp = SocketAddr::new(ip, 0),
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 /// Builds the configuration of a service under test.
 pub struct ServiceBuilder {
     binary: String,
     ip: IpAddr,
     drain: String,
     sections: String,
+    top: String,
     env: Vec<(String, String)>,
+    defaults: bool,
 }
 
 impl ServiceBuilder {
@@ -93,7 +122,9 @@ impl ServiceBuilder {
             ip: loopback(1),
             drain: "2s".into(),
             sections: String::new(),
+            top: String::new(),
             env: Vec::new(),
+            defaults: true,
         }
     }
 
@@ -116,6 +147,18 @@ impl ServiceBuilder {
         self
     }
 
+    /// Top-level keys, written before any table.
+    pub fn config_top(mut self, toml: &str) -> Self {
+        self.top.push_str(toml);
+        self
+    }
+
+    /// Leaves out [`required_sections`]: the test writes them itself.
+    pub fn no_defaults(mut self) -> Self {
+        self.defaults = false;
+        self
+    }
+
     /// An environment variable for the process.
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -130,8 +173,16 @@ impl ServiceBuilder {
             .expect("tempdir");
         let ports_file = dir.path().join("ports.json");
         let config = dir.path().join("config.toml");
+        // Required sections go first: they may start with top-level keys.
+        let required = if self.defaults {
+            required_sections(&self.binary, self.ip, dir.path())
+        } else {
+            String::new()
+        };
         let text = format!(
-            "[service]\nadmin_listen = \"{}\"\nports_file = {:?}\ndrain_timeout = \"{}\"\n\n{}",
+            "{}{}\n[service]\nadmin_listen = \"{}\"\nports_file = {:?}\ndrain_timeout = \"{}\"\n\n{}",
+            self.top,
+            required,
             SocketAddr::new(self.ip, 0),
             ports_file.display().to_string(),
             self.drain,

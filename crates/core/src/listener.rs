@@ -425,4 +425,106 @@ mod tests {
         first.read_line(&mut line).await.expect("bye");
         assert_eq!(line, "bye\r\n");
     }
+
+    /// Greets, and on `STARTTLS` upgrades and greets again over TLS.
+    struct StartTls;
+
+    impl Handler for StartTls {
+        async fn handle(&self, conn: Conn, _shutdown: Shutdown) {
+            let mut conn = conn;
+            let greeting: &[u8] = if conn.is_tls() {
+                b"tls\r\n"
+            } else {
+                b"plain\r\n"
+            };
+            let _ = conn.stream.write_all(greeting).await;
+            let mut buf = [0u8; 10];
+            let Ok(n) = tokio::io::AsyncReadExt::read(&mut conn.stream, &mut buf).await else {
+                return;
+            };
+            if &buf[..n] == b"STARTTLS\r\n" && conn.can_start_tls() {
+                let _ = conn.stream.write_all(b"go\r\n").await;
+                let Ok(mut tls) = conn.start_tls().await else {
+                    return;
+                };
+                let _ = tls.stream.write_all(b"secure\r\n").await;
+                let _ = tls.stream.flush().await;
+            }
+        }
+    }
+
+    async fn read_line<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> String {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while tokio::io::AsyncReadExt::read(r, &mut b).await.unwrap_or(0) == 1 {
+            out.push(b[0]);
+            if b[0] == b'\n' {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn tls_pair() -> (
+        tempfile::TempDir,
+        Arc<ServerConfig>,
+        tokio_rustls::TlsConnector,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files =
+            crate::tls::generate_self_signed(dir.path(), &["localhost".into()]).expect("cert");
+        let server = crate::tls::server_config(&files).expect("server");
+        let client = crate::tls::client_config(Some(&files.cert)).expect("client");
+        (dir, server, tokio_rustls::TlsConnector::from(client))
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_and_starttls_upgrade() {
+        let (_dir, server, connector) = tls_pair();
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+
+        let mut cfg = ListenerConfig::plain("127.0.0.1:0".parse().expect("addr"));
+        cfg.tls = TlsMode::Implicit;
+        let l = Listener::bind("implicit", &cfg, Some(server.clone()))
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let shutdown = Shutdown::new();
+        l.serve(Arc::new(StartTls), shutdown.clone());
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut tls = connector
+            .connect(name.clone(), tcp)
+            .await
+            .expect("handshake");
+        assert_eq!(read_line(&mut tls).await, "tls\r\n");
+        drop(tls);
+        assert_eq!(shutdown.drain(Duration::from_secs(5)).await, 0);
+
+        let shutdown = Shutdown::new();
+        cfg.tls = TlsMode::Starttls;
+        let l = Listener::bind("starttls", &cfg, Some(server))
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        l.serve(Arc::new(StartTls), shutdown.clone());
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(read_line(&mut tcp).await, "plain\r\n");
+        tcp.write_all(b"STARTTLS\r\n").await.expect("write");
+        assert_eq!(read_line(&mut tcp).await, "go\r\n");
+        let mut tls = connector.connect(name, tcp).await.expect("upgrade");
+        assert_eq!(read_line(&mut tls).await, "secure\r\n");
+
+        drop(tls);
+        assert_eq!(shutdown.drain(Duration::from_secs(5)).await, 0);
+    }
+
+    #[tokio::test]
+    async fn implicit_tls_without_a_certificate_is_refused() {
+        let mut cfg = ListenerConfig::plain("127.0.0.1:0".parse().expect("addr"));
+        cfg.tls = TlsMode::Implicit;
+        let err = Listener::bind("x", &cfg, None)
+            .await
+            .expect_err("needs a cert");
+        assert!(err.to_string().contains("needs a certificate"));
+    }
 }

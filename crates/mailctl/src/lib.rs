@@ -10,6 +10,7 @@ pub mod dirconf;
 pub mod domain;
 pub mod group;
 pub mod http;
+pub mod queue;
 pub mod up;
 pub mod user;
 
@@ -35,6 +36,8 @@ enum Command {
     Domain(domain::DomainArgs),
     /// Measurements, e.g. `mailctl bench directory`.
     Bench(bench::BenchArgs),
+    /// List and steer the delivery queue (through the job controller).
+    Queue(queue::QueueArgs),
 }
 
 /// Entry point of the `mailctl` binary.
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
             Command::Group(args) => group::run(args).await,
             Command::Domain(args) => domain::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Queue(args) => queue::run(args).await,
         }
     });
     match result {

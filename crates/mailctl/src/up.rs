@@ -86,13 +86,43 @@ fn base_config(l: &Layout, binary: &str) -> String {
     )
 }
 
+/// The job controller: state under `DIR/data/jobctl`.
+fn jobctl_config(l: &Layout, binary: &str) -> String {
+    format!(
+        "{}
+[jobctl]
+listen = \"{}\"
+state_dir = {:?}
+",
+        base_config(l, binary),
+        SocketAddr::new(l.host, 0),
+        l.dir.join("data").join("jobctl").display().to_string(),
+    )
+}
+
+/// The message store: file directory, one partition, LMTP on loopback.
+fn mailstore_config(l: &Layout, binary: &str) -> String {
+    let store = l.dir.join("data").join("store");
+    let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    format!(
+        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n",
+        base_config(l, binary),
+        l.tls.cert.display().to_string(),
+        l.tls.key.display().to_string(),
+        store.join("system").display().to_string(),
+        store.join("primary").display().to_string(),
+        directory,
+        SocketAddr::new(l.host, 0),
+    )
+}
+
 /// The topology, dependencies first. Each protocol issue fills in its
 /// service's config and the endpoints it publishes.
 const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         binary: "jobctl",
         endpoints: &[("grpc", "jobctl_grpc")],
-        config: base_config,
+        config: jobctl_config,
     },
     ServiceSpec {
         binary: "mailstore",
@@ -102,7 +132,7 @@ const SERVICES: &[ServiceSpec] = &[
             ("pop3", "pop3"),
             ("http", "store_http"),
         ],
-        config: base_config,
+        config: mailstore_config,
     },
     ServiceSpec {
         binary: "mta-inbound",
@@ -184,6 +214,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         users,
     };
 
+    ensure_binaries(&bin_dir).await?;
     let mut running: Vec<Running> = Vec::new();
     let started = start_all(&layout, &bin_dir, args.start_timeout, &mut running).await;
     let outcome = match started {
@@ -195,6 +226,39 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     stop_all(&mut running).await;
     outcome
+}
+
+/// Under `cargo run --bin mailctl`, cargo builds only `mailctl`; build the
+/// service binaries beside it (same profile and target directory) so the
+/// README's one command works on a fresh clone.
+async fn ensure_binaries(bin_dir: &Path) -> anyhow::Result<()> {
+    let missing: Vec<&str> = SERVICES
+        .iter()
+        .map(|s| s.binary)
+        .filter(|b| !bin_dir.join(b).is_file())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let (Ok(cargo), Ok(manifest)) = (std::env::var("CARGO"), std::env::var("CARGO_MANIFEST_DIR"))
+    else {
+        bail!(
+            "{} not found in {} (build them first: cargo build --bins)",
+            missing.join(", "),
+            bin_dir.display()
+        );
+    };
+    eprintln!("mailctl: building {} (first run only)", missing.join(", "));
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build").arg("--bins").current_dir(manifest);
+    if bin_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().await.context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --bins failed ({status})");
+    }
+    Ok(())
 }
 
 async fn start_all(
@@ -247,10 +311,7 @@ async fn start_all(
         }
     }
     endpoints.insert("domain".into(), DEMO_DOMAIN.into());
-    endpoints.insert(
-        "users".into(),
-        serde_json::to_value(&layout.users)?,
-    );
+    endpoints.insert("users".into(), serde_json::to_value(&layout.users)?);
     endpoints.insert(
         "directory".into(),
         layout.directory.display().to_string().into(),

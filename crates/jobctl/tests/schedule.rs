@@ -1,0 +1,271 @@
+//! The schedule's rules, on a real RocksDB state in a temporary directory,
+//! with explicit clock values so backoff and lifetimes are tested exactly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mail_jobctl::schedule::Schedule;
+use mail_jobctl::state::State;
+use mail_jobctl::{ChannelPolicy, JobctlConfig};
+use mail_proto::jobctl::v1::{Job, JobState, Outcome, Recipient, RecipientResult};
+
+fn config(dir: &std::path::Path) -> JobctlConfig {
+    let mut channels = BTreeMap::new();
+    channels.insert(
+        "tcp_local".to_string(),
+        ChannelPolicy {
+            retry: vec![Duration::from_secs(60), Duration::from_secs(600)],
+            max_lifetime: Duration::from_secs(3600),
+            delay_notice_after: Duration::from_secs(900),
+            max_workers: 2,
+            min_workers: 1,
+        },
+    );
+    JobctlConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        state_dir: dir.to_path_buf(),
+        max_lease: Duration::from_secs(300),
+        default_channel: ChannelPolicy::default(),
+        channels,
+    }
+}
+
+fn open(dir: &std::path::Path, now: i64) -> Schedule {
+    Schedule::open(State::open(dir).expect("state"), config(dir), now).expect("schedule")
+}
+
+fn job(id: &str, priority: i32, rcpts: &[&str]) -> Job {
+    Job {
+        queue_id: id.into(),
+        relay: "relay-a".into(),
+        channel: "tcp_local".into(),
+        host: "example.net".into(),
+        sender: "alice@example.test".into(),
+        recipients: rcpts
+            .iter()
+            .map(|a| Recipient {
+                address: (*a).into(),
+                ..Default::default()
+            })
+            .collect(),
+        priority,
+        ..Default::default()
+    }
+}
+
+fn result(addr: &str, outcome: Outcome) -> RecipientResult {
+    RecipientResult {
+        address: addr.into(),
+        outcome: outcome as i32,
+        detail: format!("{outcome:?}"),
+    }
+}
+
+fn lease(s: &mut Schedule, worker: &str, max: u32, now: i64) -> Vec<String> {
+    s.lease(
+        worker,
+        "relay-a",
+        "tcp_local",
+        max,
+        Duration::from_secs(60),
+        now,
+    )
+    .into_iter()
+    .map(|j| j.queue_id)
+    .collect()
+}
+
+#[test]
+fn priority_first_then_new_mail_ahead_of_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 1000);
+    s.submit(job("old", 0, &["a@x.net"]), 1000).expect("submit");
+    let got = lease(&mut s, "w1", 1, 1000);
+    assert_eq!(got, ["old"]);
+    s.report("w1", "old", vec![result("a@x.net", Outcome::Retry)], 1001)
+        .expect("report");
+    s.submit(job("new", 0, &["b@x.net"]), 1100).expect("submit");
+    s.submit(job("urgent", 5, &["c@x.net"]), 1101)
+        .expect("submit");
+    s.tick(2000); // "old" is due again
+    let order = lease(&mut s, "w1", 1, 2000)
+        .into_iter()
+        .chain(lease(&mut s, "w2", 1, 2000))
+        .collect::<Vec<_>>();
+    assert_eq!(order, ["urgent", "new"], "max_workers is 2, so old waits");
+    s.report(
+        "w1",
+        "urgent",
+        vec![result("c@x.net", Outcome::Delivered)],
+        2001,
+    )
+    .expect("report");
+    assert_eq!(lease(&mut s, "w1", 1, 2001), ["old"]);
+}
+
+#[test]
+fn per_recipient_results_backoff_delay_notice_and_expiry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    s.submit(job("q1", 0, &["a@x.net", "b@x.net", "c@x.net"]), 0)
+        .expect("submit");
+    assert_eq!(lease(&mut s, "w", 1, 0), ["q1"]);
+    let r = s
+        .report(
+            "w",
+            "q1",
+            vec![
+                result("a@x.net", Outcome::Delivered),
+                result("b@x.net", Outcome::Failed),
+                result("c@x.net", Outcome::Retry),
+            ],
+            10,
+        )
+        .expect("report");
+    assert!(!r.done);
+    assert_eq!(r.next_attempt_at, 70, "first retry waits 60 s");
+    let (j, history) = s.show("q1").expect("show");
+    assert_eq!(j.recipients.len(), 1, "only the deferred recipient remains");
+    assert_eq!(j.state, JobState::Deferred as i32);
+    assert_eq!(history.len(), 1);
+    assert!(lease(&mut s, "w", 1, 69).is_empty(), "not due yet");
+
+    s.tick(70);
+    assert_eq!(lease(&mut s, "w", 1, 70), ["q1"]);
+    let r = s
+        .report("w", "q1", vec![result("c@x.net", Outcome::Retry)], 1000)
+        .expect("report");
+    assert_eq!(
+        r.delay_notice,
+        ["c@x.net"],
+        "older than 900 s: one delay notice"
+    );
+    assert_eq!(r.next_attempt_at, 1600, "second retry waits 600 s");
+
+    s.tick(1600);
+    lease(&mut s, "w", 1, 1600);
+    let r = s
+        .report("w", "q1", vec![result("c@x.net", Outcome::Retry)], 1700)
+        .expect("report");
+    assert!(r.delay_notice.is_empty(), "the delay notice goes once");
+
+    s.tick(2300);
+    lease(&mut s, "w", 1, 2300);
+    let r = s
+        .report("w", "q1", vec![result("c@x.net", Outcome::Retry)], 3700)
+        .expect("report");
+    assert!(r.done);
+    assert_eq!(
+        r.expired,
+        ["c@x.net"],
+        "past max_lifetime the recipient bounces"
+    );
+    assert!(s.show("q1").is_err());
+}
+
+#[test]
+fn state_survives_restart_and_outstanding_leases_come_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut s = open(dir.path(), 0);
+        for i in 0..50 {
+            s.submit(job(&format!("q{i:02}"), 0, &["a@x.net"]), i)
+                .expect("submit");
+        }
+        assert_eq!(lease(&mut s, "w", 2, 100).len(), 2);
+        s.report("w", "q00", vec![result("a@x.net", Outcome::Delivered)], 101)
+            .expect("report");
+        s.hold("q10").expect("hold");
+    }
+    let mut s = open(dir.path(), 200);
+    assert_eq!(
+        s.len(),
+        49,
+        "the delivered job is gone, every other survived"
+    );
+    let mut seen = Vec::new();
+    loop {
+        let got = lease(&mut s, "w2", 2, 200);
+        if got.is_empty() {
+            break;
+        }
+        for id in got {
+            s.report("w2", &id, vec![result("a@x.net", Outcome::Delivered)], 201)
+                .expect("report");
+            seen.push(id);
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        48,
+        "q01 (leased before the restart) is offered again; q10 stays held"
+    );
+    assert!(seen.contains(&"q01".to_string()));
+    assert!(!seen.contains(&"q10".to_string()));
+    s.release("q10", 300).expect("release");
+    assert_eq!(lease(&mut s, "w2", 1, 300), ["q10"]);
+}
+
+#[test]
+fn expired_lease_moves_to_another_worker_and_the_old_report_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    s.submit(job("q", 0, &["a@x.net"]), 0).expect("submit");
+    assert_eq!(lease(&mut s, "slow", 1, 0), ["q"]);
+    s.tick(61);
+    assert_eq!(lease(&mut s, "fast", 1, 61), ["q"]);
+    let err = s
+        .report("slow", "q", vec![result("a@x.net", Outcome::Delivered)], 62)
+        .expect_err("the lease moved");
+    assert!(err.to_string().contains("leased by fast"), "{err}");
+    assert!(
+        s.report("fast", "q", vec![result("a@x.net", Outcome::Delivered)], 63)
+            .expect("report")
+            .done
+    );
+}
+
+#[test]
+fn operator_commands_and_stats() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    s.submit(job("a", 0, &["a@x.net"]), 0).expect("submit");
+    s.submit(job("b", 0, &["b@x.net"]), 0).expect("submit");
+    s.submit(job("c", 0, &["c@x.net"]), 0).expect("submit");
+    s.hold("a").expect("hold");
+    s.delete("b").expect("delete");
+    assert!(s.delete("b").is_err());
+    assert_eq!(lease(&mut s, "w", 5, 1), ["c"]);
+    let (channels, workers) = s.stats();
+    assert_eq!(channels.len(), 1);
+    assert_eq!(
+        (channels[0].held, channels[0].active, channels[0].ready),
+        (1, 1, 0)
+    );
+    assert_eq!(channels[0].workers_busy, 1);
+    assert_eq!(workers[0].worker_id, "w");
+    assert!(workers[0].busy);
+    s.report("w", "c", vec![result("c@x.net", Outcome::Retry)], 2)
+        .expect("report");
+    s.retry("c", 3).expect("retry");
+    assert_eq!(
+        lease(&mut s, "w", 5, 3),
+        ["c"],
+        "retry makes a deferred job due now"
+    );
+    let listed = s.list("", JobState::Held, 0);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].queue_id, "a");
+}
+
+#[test]
+fn bad_submissions_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    assert!(s.submit(job("", 0, &["a@x.net"]), 0).is_err());
+    assert!(s.submit(job("x", 0, &[]), 0).is_err());
+    let mut j = job("y", 0, &["a@x.net"]);
+    j.channel.clear();
+    assert!(s.submit(j, 0).is_err());
+    assert!(s.is_empty());
+}

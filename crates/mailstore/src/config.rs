@@ -1,0 +1,76 @@
+//! The `mailstore` configuration file.
+
+use mail_core::config::ServiceConfig;
+use mail_core::service::ServiceSettings;
+use mail_core::telemetry::TelemetryConfig;
+use mail_core::tls::TlsFiles;
+use mail_core::{Validate, Validator};
+use mail_directory::DirectoryConfig;
+use mail_lmtp::LmtpConfig;
+use mail_store::StoreConfig;
+use serde::Deserialize;
+
+/// Everything `mailstore --config` reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailstoreConfig {
+    /// Shared service settings.
+    pub service: ServiceConfig,
+    /// Logs, traces, metrics.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// This store's name as the directory's `mailHost` gives it. Users
+    /// whose `mailHost` is another name are not delivered here; users with
+    /// no `mailHost` are.
+    pub host: String,
+    /// Certificate for STARTTLS.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// The store engine.
+    pub store: StoreConfig,
+    /// Where users are looked up.
+    pub directory: DirectoryConfig,
+    /// The LMTP listener the relays deliver to.
+    pub lmtp: LmtpConfig,
+    /// A second LMTP listener whose deliveries ignore quota: the guaranteed
+    /// delivery channel (postmaster notices, quota warnings, recalls).
+    #[serde(default)]
+    pub guaranteed_lmtp: Option<LmtpConfig>,
+}
+
+impl Validate for MailstoreConfig {
+    fn validate(&self, v: &mut Validator) {
+        v.nested("service", &self.service);
+        v.nested("telemetry", &self.telemetry);
+        if self.host.trim().is_empty() {
+            v.error(
+                "host",
+                "must name this store as the directory's mailHost does",
+            );
+        }
+        if let Some(t) = &self.tls {
+            v.nested("tls", t);
+        }
+        v.nested("store", &self.store);
+        v.nested("directory", &self.directory);
+        v.nested("lmtp", &self.lmtp);
+        if let Some(g) = &self.guaranteed_lmtp {
+            v.nested("guaranteed_lmtp", g);
+            if g.listener.listen == self.lmtp.listener.listen && g.listener.listen.port() != 0 {
+                v.error(
+                    "guaranteed_lmtp.listener.listen",
+                    "must differ from lmtp.listener.listen",
+                );
+            }
+        }
+    }
+}
+
+impl ServiceSettings for MailstoreConfig {
+    fn service(&self) -> &ServiceConfig {
+        &self.service
+    }
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}

@@ -1,0 +1,73 @@
+//! The `mailstore` service: one message store (data tier) with its LMTP
+//! listeners. Recipients, partitions and quotas come from the directory;
+//! a recipient whose `mailHost` names another store is refused with a
+//! temporary error so the relay's stale routing shows in its log instead of
+//! mail landing on the wrong store.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod config;
+pub mod lmtp;
+
+pub use config::MailstoreConfig;
+pub use lmtp::StoreMailboxes;
+
+use std::sync::Arc;
+
+use mail_core::service::Context;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store engine would not open.
+    #[error("store: {0}")]
+    Store(#[from] mail_store::StoreError),
+    /// The directory would not open.
+    #[error("directory: {0}")]
+    Directory(#[from] mail_directory::DirectoryError),
+    /// A listener would not start.
+    #[error("{0}")]
+    Lmtp(#[from] mail_lmtp::Error),
+    /// TLS files could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] mail_core::tls::TlsError),
+}
+
+/// Opens the store and directory and starts the listeners; returns once
+/// they are bound (each address published in the ports file).
+pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
+    let tls = match &cfg.tls {
+        Some(files) => Some(mail_core::tls::server_config(files)?),
+        None => None,
+    };
+    let directory = mail_directory::open(&cfg.directory).await?;
+    let store_cfg = cfg.store.clone();
+    let store = tokio::task::spawn_blocking(move || mail_store::Store::open(store_cfg))
+        .await
+        .map_err(|e| mail_store::StoreError::Commit(format!("open task failed: {e}")))??;
+    tracing::info!(host = %cfg.host, "store open");
+    let mailboxes = |guaranteed| {
+        Arc::new(StoreMailboxes::new(
+            store.clone(),
+            directory.clone(),
+            cfg.host.clone(),
+            guaranteed,
+        ))
+    };
+    let server = mail_lmtp::LmtpServer::new(cfg.lmtp.clone(), mailboxes(false));
+    let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+    ctx.publish_port("lmtp", addr);
+    if let Some(g) = &cfg.guaranteed_lmtp {
+        let server = mail_lmtp::LmtpServer::new(g.clone(), mailboxes(true));
+        let addr = server.serve(tls, &ctx.shutdown).await?;
+        ctx.publish_port("lmtp_guaranteed", addr);
+    }
+    // Close the committer cleanly once sessions have drained.
+    let stop = ctx.shutdown.clone();
+    tokio::spawn(async move {
+        stop.triggered().await;
+        store.close();
+    });
+    Ok(())
+}
