@@ -298,10 +298,9 @@ mod otlp {
 async fn spans_and_metrics_reach_a_real_otlp_receiver() {
     let (addr, seen) = otlp::start().await;
     let mut svc = tokio::task::spawn_blocking(move || {
-        let svc = ServiceBuilder::new("jobctl")
+        ServiceBuilder::new("jobctl")
             .config(&format!("[telemetry]\notlp_endpoint = \"http://{addr}\"\n"))
-            .start();
-        svc
+            .start()
     })
     .await
     .expect("start");
