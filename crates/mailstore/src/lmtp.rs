@@ -116,14 +116,12 @@ impl Mailboxes for StoreMailboxes {
         let mut target = Target::new(rcpt, user.uid.clone());
         // `user+detail` goes to folder `detail` only when it exists.
         if let Some(folder) = target.folder.take() {
-            let store = self.store.clone();
             let uid = user.uid.clone();
             let f = folder.clone();
             let exists = self
                 .store
-                .run(move |_| {
-                    Ok(store
-                        .open_mailbox(&uid, &MailboxPath::new(uid.clone(), f))
+                .run(move |s| {
+                    Ok(s.open_mailbox(&uid, &MailboxPath::new(uid.clone(), f))
                         .is_ok())
                 })
                 .await
@@ -150,21 +148,16 @@ impl Mailboxes for StoreMailboxes {
                 return rcpts.iter().map(|_| temp()).collect();
             }
         };
-        // Quota and partition as the directory says now (cached lookup).
-        let mut recipients = Vec::with_capacity(rcpts.len());
-        let mut lookup_failed = vec![false; rcpts.len()];
+        // Quota and partition as the directory says now (cached lookup); a
+        // recipient whose lookup fails is deferred, not delivered blind.
+        let mut ok = Vec::with_capacity(rcpts.len());
+        let mut chosen = Vec::with_capacity(rcpts.len());
         for (i, t) in rcpts.iter().enumerate() {
-            match self.directory.user(&t.account).await {
-                Ok(Some(u)) => recipients.push(store_recipient(&u, t.folder.clone())),
-                _ => {
-                    lookup_failed[i] = true;
-                    recipients.push(mail_store::Recipient::new(t.account.clone()));
-                }
+            if let Ok(Some(u)) = self.directory.user(&t.account).await {
+                ok.push(i);
+                chosen.push(store_recipient(&u, t.folder.clone()));
             }
         }
-        let ok: Vec<usize> = (0..rcpts.len()).filter(|i| !lookup_failed[*i]).collect();
-        let chosen: Vec<mail_store::Recipient> =
-            ok.iter().map(|i| recipients[*i].clone()).collect();
         let opts = DeliverOptions {
             internal_date: Some(msg.envelope.received_at),
             guaranteed: self.guaranteed,
