@@ -83,6 +83,16 @@ pub enum StoreError {
     /// An argument is out of range (empty message, bad rights string...).
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A user export archive is truncated or malformed (see `export.rs`).
+    #[error("export archive, record {record} (byte {offset}): {message}")]
+    Archive {
+        /// Record number: 0 is the header, then one per JSON line.
+        record: u64,
+        /// Bytes of the archive read before the problem.
+        offset: u64,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 impl StoreError {
