@@ -1,0 +1,130 @@
+//! [`Pop3Server`]: the [`Handler`] the listener calls for each connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mail_core::Shutdown;
+use mail_core::listener::{Conn, Handler, Listener};
+use rustls::ServerConfig;
+use tracing::Instrument;
+
+use crate::config::Pop3Config;
+use crate::error::Error;
+use crate::maildrop::{Authenticator, Maildrops};
+use crate::metrics::Metrics;
+use crate::session::Session;
+
+/// Entries kept for LOGIN-DELAY before old ones are pruned.
+const LOGIN_TIMES_PRUNE_AT: usize = 10_000;
+
+/// What every session of one server shares.
+pub(crate) struct Shared<A, M> {
+    pub(crate) config: Pop3Config,
+    pub(crate) auth: Arc<A>,
+    pub(crate) maildrops: Arc<M>,
+    pub(crate) metrics: Metrics,
+    /// Last successful login per account id, for LOGIN-DELAY.
+    login_times: Mutex<HashMap<String, Instant>>,
+}
+
+impl<A, M> Shared<A, M> {
+    /// How long `account` must still wait before it may log in again
+    /// (RFC 2449 8.1.2), if at all.
+    pub(crate) fn login_wait(&self, account: &str) -> Option<Duration> {
+        let delay = self.config.login_delay?;
+        let times = self
+            .login_times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = Instant::now().duration_since(*times.get(account)?);
+        (since < delay).then(|| delay - since)
+    }
+
+    /// Remembers a successful login for LOGIN-DELAY.
+    pub(crate) fn record_login(&self, account: &str) {
+        let Some(delay) = self.config.login_delay else {
+            return;
+        };
+        let now = Instant::now();
+        let mut times = self
+            .login_times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if times.len() >= LOGIN_TIMES_PRUNE_AT {
+            times.retain(|_, t| now.duration_since(*t) < delay);
+        }
+        times.insert(account.to_string(), now);
+    }
+}
+
+/// The POP3 protocol handler, generic over the directory and the store.
+pub struct Pop3Server<A, M> {
+    shared: Arc<Shared<A, M>>,
+}
+
+impl<A, M> std::fmt::Debug for Pop3Server<A, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Server")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
+    /// A server with `config` checking logins with `auth` and serving
+    /// maildrops from `maildrops`.
+    pub fn new(config: Pop3Config, auth: Arc<A>, maildrops: Arc<M>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                auth,
+                maildrops,
+                metrics: Metrics::new(),
+                login_times: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Pop3Config {
+        &self.shared.config
+    }
+
+    /// Binds the configured listener and serves until `shutdown`; returns
+    /// the bound address (useful with port 0). `tls` enables STLS (or
+    /// implicit TLS, if so configured).
+    pub async fn serve(
+        self,
+        tls: Option<Arc<ServerConfig>>,
+        shutdown: &Shutdown,
+    ) -> Result<SocketAddr, Error> {
+        let addr = self.shared.config.listener.listen;
+        let bind = |source| Error::Bind { addr, source };
+        let listener = Listener::bind("pop3", &self.shared.config.listener, tls)
+            .await
+            .map_err(bind)?;
+        let local = listener.local_addr().map_err(bind)?;
+        listener.serve(Arc::new(self), shutdown.clone());
+        Ok(local)
+    }
+}
+
+impl<A: Authenticator, M: Maildrops> Handler for Pop3Server<A, M> {
+    fn handle(&self, conn: Conn, shutdown: Shutdown) -> impl Future<Output = ()> + Send {
+        let span = tracing::info_span!(
+            "pop3.session",
+            peer = %conn.peer,
+            tls = conn.is_tls(),
+            user = tracing::field::Empty,
+        );
+        self.shared.metrics.session();
+        let session = Session::new(self.shared.clone(), shutdown);
+        session.run(conn).instrument(span)
+    }
+
+    fn busy_reply(&self) -> &'static [u8] {
+        b"-ERR [SYS/TEMP] Too many connections, try again later\r\n"
+    }
+}

@@ -1,0 +1,258 @@
+//! Logging in: USER and PASS (RFC 1939 7), AUTH with PLAIN and LOGIN
+//! (RFC 5034), the failed-login delay, LOGIN-DELAY (RFC 2449 8.1.2) and
+//! opening the locked maildrop, which moves the session to TRANSACTION.
+//!
+//! Unknown users and wrong passwords get the same reply after the same
+//! delay, and USER is always accepted, so nothing tells whether a user
+//! exists.
+
+use crate::error::Error;
+use crate::maildrop::{Account, AuthFailure, Authenticator, Maildrop, Maildrops};
+use crate::proto::sasl::{self, Mechanism, SaslError};
+use crate::proto::{RespCode, Response};
+
+use super::{Authorization, Flow, SaslStep, Session, State, Transaction};
+
+impl<A: Authenticator, M: Maildrops> Session<A, M> {
+    /// Plaintext credentials are accepted under TLS, or everywhere when
+    /// configured (IMAP's LOGINDISABLED, RFC 2595 2.1 for POP3).
+    pub(super) fn auth_allowed(&self) -> bool {
+        self.tls || self.shared.config.plaintext_auth_without_tls
+    }
+
+    fn auth_disallowed(&mut self) -> Flow {
+        self.state = State::Authorization(Authorization::Start);
+        self.bad(Response::err_code(
+            RespCode::Auth,
+            "Plaintext authentication is disabled without TLS, use STLS first",
+        ))
+    }
+
+    pub(super) fn user(&mut self, name: String) -> Flow {
+        if !self.auth_allowed() {
+            return self.auth_disallowed();
+        }
+        // Accepted whatever the name: refusing here would reveal that the
+        // user does not exist (RFC 1939 7 allows either).
+        self.state = State::Authorization(Authorization::User(name));
+        self.ok("Send PASS")
+    }
+
+    pub(super) async fn pass(&mut self, password: String) -> Flow {
+        if !self.auth_allowed() {
+            return self.auth_disallowed();
+        }
+        match self.take_state() {
+            State::Authorization(Authorization::User(name)) => self.login(name, password).await,
+            other => {
+                self.state = other;
+                self.bad(Response::err("Send USER first"))
+            }
+        }
+    }
+
+    pub(super) async fn auth(
+        &mut self,
+        mechanism: Option<String>,
+        initial: Option<String>,
+    ) -> Flow {
+        if !self.auth_allowed() {
+            return self.auth_disallowed();
+        }
+        self.state = State::Authorization(Authorization::Start);
+        let Some(name) = mechanism else {
+            // Bare AUTH lists the mechanisms (RFC 1734 habit many clients
+            // still probe with).
+            self.reply(Response::ok("Supported mechanisms follow"));
+            for m in sasl::MECHANISMS {
+                self.out.extend_from_slice(m.name().as_bytes());
+                self.out.extend_from_slice(b"\r\n");
+            }
+            self.out.extend_from_slice(b".\r\n");
+            return Flow::Continue;
+        };
+        let Some(mechanism) = Mechanism::from_name(&name) else {
+            let mut shown: String = name.chars().take(20).collect();
+            shown.retain(|c| !c.is_control());
+            return self.bad(Response::err(format!("Unsupported mechanism {shown}")));
+        };
+        let initial = match initial.map(|ir| sasl::decode_response(ir.as_bytes(), true)) {
+            None => None,
+            Some(Ok(bytes)) => Some(bytes),
+            Some(Err(e)) => return self.sasl_error(e),
+        };
+        match (mechanism, initial) {
+            (Mechanism::Plain, Some(msg)) => self.plain(&msg).await,
+            (Mechanism::Plain, None) => self.challenge(SaslStep::Plain, b""),
+            (Mechanism::Login, Some(user)) => match sasl::login_text(user) {
+                Ok(user) => {
+                    self.challenge(SaslStep::LoginPassword(user), sasl::LOGIN_PASSWORD_PROMPT)
+                }
+                Err(e) => self.sasl_error(e),
+            },
+            (Mechanism::Login, None) => {
+                self.challenge(SaslStep::LoginUser, sasl::LOGIN_USER_PROMPT)
+            }
+        }
+    }
+
+    fn challenge(&mut self, step: SaslStep, prompt: &[u8]) -> Flow {
+        self.out.extend_from_slice(&sasl::challenge(prompt));
+        self.state = State::Authorization(Authorization::Sasl(step));
+        Flow::Continue
+    }
+
+    /// A line inside AUTH: the client's next SASL response.
+    pub(super) async fn sasl_response(&mut self, line: &[u8]) -> Flow {
+        let State::Authorization(Authorization::Sasl(step)) = self.take_state() else {
+            return Flow::Close;
+        };
+        self.state = State::Authorization(Authorization::Start);
+        let decoded = match sasl::decode_response(line, false) {
+            Ok(d) => d,
+            Err(e) => return self.sasl_error(e),
+        };
+        match step {
+            SaslStep::Plain => self.plain(&decoded).await,
+            SaslStep::LoginUser => match sasl::login_text(decoded) {
+                Ok(user) => {
+                    self.challenge(SaslStep::LoginPassword(user), sasl::LOGIN_PASSWORD_PROMPT)
+                }
+                Err(e) => self.sasl_error(e),
+            },
+            SaslStep::LoginPassword(user) => match sasl::login_text(decoded) {
+                Ok(password) => self.login(user, password).await,
+                Err(e) => self.sasl_error(e),
+            },
+        }
+    }
+
+    async fn plain(&mut self, message: &[u8]) -> Flow {
+        match sasl::parse_plain(message) {
+            Ok((user, password)) => self.login(user, password).await,
+            Err(e) => self.sasl_error(e),
+        }
+    }
+
+    fn sasl_error(&mut self, e: SaslError) -> Flow {
+        self.state = State::Authorization(Authorization::Start);
+        if e == SaslError::Cancelled {
+            return self.ok_err("Authentication cancelled");
+        }
+        self.bad(Response::err(e.to_string()))
+    }
+
+    /// `-ERR` that is not the client's fault (does not count as an error).
+    fn ok_err(&mut self, text: &str) -> Flow {
+        self.reply(Response::err(text));
+        Flow::Continue
+    }
+
+    /// Checks the credentials and, when they are good, opens the maildrop.
+    async fn login(&mut self, login: String, password: String) -> Flow {
+        self.state = State::Authorization(Authorization::Start);
+        let verdict = self.shared.auth.authenticate(&login, &password).await;
+        drop(password);
+        match verdict {
+            Ok(account) => self.open(account).await,
+            Err(AuthFailure::BadCredentials) => {
+                self.failed(
+                    &login,
+                    "failed",
+                    Response::err_code(RespCode::Auth, "Authentication failed"),
+                )
+                .await
+            }
+            Err(AuthFailure::Inactive) => {
+                self.failed(
+                    &login,
+                    "inactive",
+                    Response::err_code(RespCode::SysPerm, "Account is disabled"),
+                )
+                .await
+            }
+            Err(AuthFailure::Temporary(reason)) => {
+                tracing::warn!(%login, %reason, "authentication unavailable");
+                self.shared.metrics.login("temporary");
+                self.ok_err_code(
+                    RespCode::SysTemp,
+                    "Authentication is unavailable, try again later",
+                )
+            }
+        }
+    }
+
+    fn ok_err_code(&mut self, code: RespCode, text: &str) -> Flow {
+        self.reply(Response::err_code(code, text));
+        Flow::Continue
+    }
+
+    /// A refused login: counted, answered only after the configured delay,
+    /// and the connection closed after too many.
+    async fn failed(&mut self, login: &str, result: &'static str, reply: Response) -> Flow {
+        self.shared.metrics.login(result);
+        self.auth_failures += 1;
+        tracing::info!(%login, result, failures = self.auth_failures, "login refused");
+        let delay = self.shared.config.auth_failure_delay;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = self.shutdown.triggered() => {}
+        }
+        self.reply(reply);
+        if self.auth_failures >= self.shared.config.max_auth_failures {
+            self.reply(Response::err("Too many failed logins, closing connection"));
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Locks and snapshots the maildrop: TRANSACTION (RFC 1939 4).
+    async fn open(&mut self, account: Account) -> Flow {
+        if let Some(wait) = self.shared.login_wait(&account.id) {
+            self.shared.metrics.login("login_delay");
+            tracing::info!(account = %account.name, "login too soon (LOGIN-DELAY)");
+            return self.ok_err_code(
+                RespCode::LoginDelay,
+                &format!(
+                    "Logged in too recently, wait {} seconds",
+                    wait.as_secs().max(1)
+                ),
+            );
+        }
+        match self.shared.maildrops.open(&account).await {
+            Ok(maildrop) => {
+                let count = maildrop.messages().len();
+                let octets: u64 = maildrop.messages().iter().map(|m| m.size).sum();
+                self.shared.metrics.login("ok");
+                self.shared.record_login(&account.id);
+                tracing::Span::current().record("user", account.name.as_str());
+                tracing::info!(messages = count, octets, "logged in");
+                self.reply(Response::ok(format!(
+                    "Logged in, {count} messages ({octets} octets)"
+                )));
+                self.state = State::Transaction(Box::new(Transaction {
+                    account,
+                    deleted: vec![false; count],
+                    maildrop,
+                }));
+                Flow::Continue
+            }
+            Err(Error::InUse) => {
+                self.shared.metrics.login("in_use");
+                tracing::info!(account = %account.name, "maildrop locked by another session");
+                self.ok_err_code(
+                    RespCode::InUse,
+                    "Maildrop is in use by another session, try again later",
+                )
+            }
+            Err(e) => {
+                self.shared.metrics.login("unavailable");
+                tracing::warn!(account = %account.name, error = %e, "maildrop unavailable");
+                self.ok_err_code(
+                    RespCode::SysTemp,
+                    "Maildrop is unavailable, try again later",
+                )
+            }
+        }
+    }
+}
