@@ -25,3 +25,57 @@ pub use command::{Command, ParseError};
 pub use line::{LineReader, LineTooLong};
 pub use multiline::MultiLine;
 pub use response::{RespCode, Response};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random bytes biased towards the interesting ones.
+    fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"\r\n. \0\xffAUTHPLAINTOPRETR0123456789=*+-";
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                let r = *seed as usize;
+                if r.is_multiple_of(4) {
+                    (r >> 8) as u8
+                } else {
+                    ALPHABET[(r >> 8) % ALPHABET.len()]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics_and_stays_bounded() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..2000 {
+            let input = noise(&mut seed, round % 300);
+            let _ = Command::parse(&input);
+            let _ = sasl::decode_response(&input, round % 2 == 0);
+            let _ = sasl::parse_plain(&input);
+            let mut reader = LineReader::new(64);
+            reader.push(&input);
+            while let Some(line) = reader.next_line() {
+                if let Ok(line) = line {
+                    assert!(line.len() <= 64);
+                    let _ = Command::parse(&line);
+                }
+            }
+            let mut enc = MultiLine::new((round % 3 == 0).then_some((round % 5) as u32));
+            let mut out = Vec::new();
+            enc.feed(&input, &mut out);
+            enc.finish(&mut out);
+            // The terminator appears exactly once, at the end.
+            assert!(out.ends_with(b".\r\n"));
+            let body = &out[..out.len() - 3];
+            assert!(body.is_empty() || body.ends_with(b"\r\n"), "{out:?}");
+            assert!(
+                !body.windows(5).any(|w| w == b"\r\n.\r\n") && !body.starts_with(b".\r\n"),
+                "early terminator in {out:?}"
+            );
+        }
+    }
+}
