@@ -209,7 +209,21 @@ def drop(port, args):
     return out
 
 
+def pop3s(port, args):
+    """Implicit TLS (POP3S): logins are allowed at once."""
+    ctx = ssl.create_default_context(cafile=args[0])
+    ctx.check_hostname = False
+    p = poplib.POP3_SSL("127.0.0.1", port, context=ctx, timeout=15)
+    out = {"tls_version": p.sock.version(), "capa": capa(p)}
+    p.user("alice")
+    out["pass"] = text(p.pass_("secret"))
+    out["stat"] = list(p.stat())
+    out["quit"] = text(p.quit())
+    return out
+
+
 SCENARIOS = {
+    "pop3s": pop3s,
     "basic": basic,
     "stls": stls,
     "stls_injection": stls_injection,

@@ -183,6 +183,25 @@ async fn poplib_stls_then_login_and_plaintext_refused_before() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poplib_over_implicit_tls() {
+    let (_dir, cert, tls) = common::tls();
+    let cfg = common::config(|c| {
+        c.plaintext_auth_without_tls = false;
+        c.listener.tls = mail_core::listener::TlsMode::Implicit;
+    });
+    let server = start_with(cfg, Some(tls)).await;
+    let port = server.addr.port().to_string();
+    let out = python(&["pop3s", &port, cert.to_str().expect("path")]).await;
+    assert!(out["capa"].get("STLS").is_none(), "{out}");
+    assert!(out["capa"].get("USER").is_some(), "{out}");
+    assert!(
+        out["pass"].as_str().is_some_and(|r| r.starts_with("+OK")),
+        "{out}"
+    );
+    assert_eq!(out["stat"][0], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_pipelined_behind_stls_is_discarded() {
     let (_dir, cert, tls) = common::tls();
     let server = start_with(common::config(|_| {}), Some(tls)).await;
