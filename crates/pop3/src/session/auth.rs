@@ -151,12 +151,14 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
     /// Checks the credentials and, when they are good, opens the maildrop.
     async fn login(&mut self, login: String, password: String) -> Flow {
         self.state = State::Authorization(Authorization::Start);
+        let started = tokio::time::Instant::now();
         let verdict = self.shared.auth.authenticate(&login, &password).await;
         drop(password);
         match verdict {
             Ok(account) => self.open(account).await,
             Err(AuthFailure::BadCredentials) => {
                 self.failed(
+                    started,
                     &login,
                     "failed",
                     Response::err_code(RespCode::Auth, "Authentication failed"),
@@ -165,6 +167,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             }
             Err(AuthFailure::Inactive) => {
                 self.failed(
+                    started,
                     &login,
                     "inactive",
                     Response::err_code(RespCode::SysPerm, "Account is disabled"),
@@ -187,15 +190,24 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         Flow::Continue
     }
 
-    /// A refused login: counted, answered only after the configured delay,
-    /// and the connection closed after too many.
-    async fn failed(&mut self, login: &str, result: &'static str, reply: Response) -> Flow {
+    /// A refused login: counted, answered only once the configured delay
+    /// has passed since the check began (so a directory that is slower for
+    /// existing users than for unknown ones is not a timing oracle, as long
+    /// as it answers within the delay), and the connection closed after too
+    /// many.
+    async fn failed(
+        &mut self,
+        started: tokio::time::Instant,
+        login: &str,
+        result: &'static str,
+        reply: Response,
+    ) -> Flow {
         self.shared.metrics.login(result);
         self.auth_failures += 1;
         tracing::info!(%login, result, failures = self.auth_failures, "login refused");
         let delay = self.shared.config.auth_failure_delay;
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep_until(started + delay) => {}
             _ = self.shutdown.triggered() => {}
         }
         self.reply(reply);
