@@ -1,10 +1,49 @@
 //! The MTA library both SMTP relays use: the receiving side (an RFC 5321
 //! server) and the queue on disk.
+//!
+//! - [`SmtpServer`] plugs into [`mail_core::listener`] as a
+//!   [`Handler`](mail_core::listener::Handler). It speaks SMTP with
+//!   PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152),
+//!   SMTPUTF8 (RFC 6531), ENHANCEDSTATUSCODES (RFC 2034), DSN (RFC 3461),
+//!   CHUNKING (RFC 3030), STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN
+//!   (RFC 4954, over TLS only), with timeouts (RFC 5321 4.5.3.2),
+//!   per-address connection and message rate limits, and the content
+//!   rules of [`mail_smtp_proto::data`] (bare LF: `554 5.6.11`).
+//! - Every decision is a hook in [`policy`] that the relays implement:
+//!   recipients (anti-relay, directory), sender ownership, AUTH, content
+//!   filtering, and telling jobctl about new entries.
+//! - Accepted mail goes into the [`spool`]: one file per message and
+//!   channel, fsynced and renamed into place, directory fsynced (grouped
+//!   across sessions) before the `250`.
+//!
+//! `docs/mta-smtp.md` describes limits, hooks and the spool format for
+//! operators.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod cidr;
+pub mod config;
+mod content;
 pub mod error;
 mod metrics;
+pub mod policy;
+mod ratelimit;
+mod received;
+pub mod server;
+mod session;
 pub mod spool;
+mod trace;
 
+pub use cidr::Cidr;
+pub use config::{EightBitPolicy, SmtpConfig};
 pub use error::Error;
+pub use policy::{
+    AnySender, AuthVerdict, Authenticator, ClientInfo, ContentFilter, ContentRef, Credentials,
+    FilterInput, FilterVerdict, Hooks, Lookup, NoFilter, NoNotifier, OwnAddressOnly, QueueNotifier,
+    RcptVerdict, RecipientLookup, RecipientPolicy, RelayPolicy, Route, SenderPolicy, SenderVerdict,
+};
+pub use server::SmtpServer;
+pub use spool::{
+    ClientRecord, Content, Entry, Envelope, MarkOutcome, QueueId, QueuedRecipient, RcptState,
+    ScanReport, Spool, SpoolConfig,
+};
