@@ -235,10 +235,18 @@ impl Router {
                     {
                         Eval::Value(v) => values.push(Some(v)),
                         Eval::Failed(why) => {
+                            // Nothing was looked up since the match: one
+                            // line says both.
+                            if steps.last().is_some_and(|s| s.kind == StepKind::Rule) {
+                                steps.pop();
+                            }
                             step(
                                 steps,
                                 StepKind::Skip,
-                                format!("{} skipped: {key} = \"{t}\": {why}", rule.label),
+                                format!(
+                                    "{} ({}) skipped: {key} = \"{t}\": {why}",
+                                    rule.label, rule.pattern
+                                ),
                             );
                             continue 'rules;
                         }
@@ -352,10 +360,9 @@ impl Router {
             (ChannelKind::Submit, _) => {
                 return Err(bad_channel("a submit channel only receives mail"));
             }
-            (ChannelKind::Bounce | ChannelKind::Reprocess, _) => (
-                Destination::Local,
-                "the channel handles it itself".to_string(),
-            ),
+            (ChannelKind::Bounce | ChannelKind::Reprocess, _) => {
+                (Destination::Local, String::new())
+            }
             (ChannelKind::SmtpMx, Some(d)) => {
                 let (domain, p) = host_port("destination", d)?;
                 (
@@ -399,7 +406,12 @@ impl Router {
                 )
             }
         };
-        step(steps, StepKind::Destination, format!("{dest} ({why})"));
+        let text = if why.is_empty() {
+            dest.to_string()
+        } else {
+            format!("{dest} ({why})")
+        };
+        step(steps, StepKind::Destination, text);
         match &entry {
             Entry::User(u) => {
                 if !u.forward_to.is_empty() {
