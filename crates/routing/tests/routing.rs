@@ -687,3 +687,44 @@ async fn load_reads_a_file() {
         "{missing}"
     );
 }
+
+/// The complete example in docs/routing.md is a valid file and does what
+/// the text says.
+#[tokio::test]
+async fn documented_example_works() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/routing.md"),
+    )
+    .expect("docs/routing.md");
+    let examples: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.contains("[[rewrite]]\nname"))
+        .collect();
+    assert_eq!(examples.len(), 1, "one complete example");
+    let r = Router::from_text(Path::new("docs/routing.md"), examples[0]).expect("valid");
+    let route = ok(&r, &NoDirectory, "x@mail.partner.example").await;
+    assert_eq!(route.channel, "tcp_smarthost");
+    let e = fails(&r, &NoDirectory, "ann@eng.example.com").await;
+    assert!(
+        e.steps
+            .iter()
+            .any(|s| s.text.contains("ann@eng.example.com -> ann@example.com")),
+        "{}",
+        render_error(&e)
+    );
+    assert_eq!(e.error.smtp_reply().1, "5.1.1");
+    let route = ok(&r, &NoDirectory, "x@example.net").await;
+    assert_eq!(route.channel, "tcp_local");
+}
+
+/// A relay spawns routing on tokio: the future must be `Send` with the
+/// directory trait object the services share.
+#[allow(dead_code)]
+fn route_future_is_send<'a>(
+    r: &'a Router,
+    d: &'a (dyn Directory + 'static),
+) -> impl std::future::Future<Output = Result<Route, RouteError>> + Send + 'a {
+    r.route(d, "alice@example.test")
+}
