@@ -103,11 +103,11 @@ impl RateLimiter {
         });
         c.roll(now);
         let l = &self.limits;
-        if l.max_connections_per_ip > 0 && c.active >= l.max_connections_per_ip {
-            return Err(Refused::TooManyConnections);
-        }
         if l.connections_per_minute > 0 && c.connections >= l.connections_per_minute {
             return Err(Refused::ConnectionRate);
+        }
+        if l.max_connections_per_ip > 0 && c.active >= l.max_connections_per_ip {
+            return Err(Refused::TooManyConnections);
         }
         c.connections += 1;
         c.active += 1;

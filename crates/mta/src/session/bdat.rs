@@ -55,6 +55,9 @@ impl Session {
             self.reply(&Reply::message_too_big());
             return Flow::Continue;
         }
+        self.state = State::Ready {
+            hello: hello.clone(),
+        };
         let mut remaining = size;
         let mut out = Vec::new();
         while remaining > 0 {

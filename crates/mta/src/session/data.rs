@@ -35,6 +35,11 @@ impl Session {
                 return self.bad(&Reply::bad_sequence(text));
             }
         };
+        // While content arrives the session is out of the transaction:
+        // a timeout or a drop ends it with nothing queued.
+        self.state = State::Ready {
+            hello: hello.clone(),
+        };
         self.reply(&Reply::start_data());
         if let Err(e) = self.flush(conn).await {
             return self.content_failed(e);
