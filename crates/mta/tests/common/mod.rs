@@ -162,20 +162,11 @@ impl Server {
 }
 
 /// What a test wants from its server.
+#[derive(Default)]
 pub struct Options {
     pub tls: Option<TlsMode>,
     pub submission: bool,
     pub trusted: Vec<mail_mta::Cidr>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            tls: None,
-            submission: false,
-            trusted: Vec::new(),
-        }
-    }
 }
 
 /// A config on 127.0.0.1:0 with defaults, adjusted by `tune`.
