@@ -271,6 +271,21 @@ impl Router {
                 let Some(routing_host) = values[2].clone() else {
                     // No route: rewrite and start over.
                     let new_s = new.to_string();
+                    if new_s == current.to_string() {
+                        // A rewrite to the same address changes nothing
+                        // (a mailRoutingAddress naming the user itself,
+                        // `local_host` equal to the domain): not a loop,
+                        // just a rule that does not apply.
+                        step(
+                            steps,
+                            StepKind::Skip,
+                            format!(
+                                "{} ({}) skipped: address = \"{}\" leaves {current} unchanged",
+                                rule.label, rule.pattern, rule.address
+                            ),
+                        );
+                        continue 'rules;
+                    }
                     step(
                         steps,
                         StepKind::Rewrite,

@@ -47,4 +47,4 @@ pub use directory::{Entry, GroupInfo, NoDirectory, RoutingDirectory, UserInfo};
 pub use engine::Router;
 pub use error::{Error, RouteError};
 pub use expand::expand;
-pub use route::{Destination, Route, Step, StepKind, render_error, render_route};
+pub use route::{Destination, Route, Step, StepKind, render, render_error, render_route};

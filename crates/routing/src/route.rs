@@ -170,3 +170,11 @@ pub fn render_error(err: &RouteError) -> String {
     let _ = writeln!(out, "  smtp reply   {code} {status} {text}");
     out
 }
+
+/// [`render_route`] or [`render_error`], whichever applies.
+pub fn render(result: &Result<Route, RouteError>) -> String {
+    match result {
+        Ok(route) => render_route(route),
+        Err(err) => render_error(err),
+    }
+}
