@@ -178,7 +178,6 @@ impl Router {
         input: &str,
         steps: &mut Vec<Step>,
     ) -> Result<Route, Error> {
-        let step = |steps: &mut Vec<Step>, kind, text: String| steps.push(Step { kind, text });
         let (mut current, note) = Mailbox::parse_noting(input)?;
         let mut said = format!("{current}");
         if note.stripped_brackets {
@@ -190,136 +189,47 @@ impl Router {
         if let Some(u) = &note.idn_from {
             said.push_str(&format!(", IDN domain {u} as {}", current.domain()));
         }
-        step(steps, StepKind::Input, said);
+        push(steps, StepKind::Input, said);
         let mut chain = vec![current.to_string()];
         let mut memo = Memo::default();
         'chain: loop {
-            'rules: for (index, rule) in self.rules.iter().enumerate() {
+            for (index, rule) in self.rules.iter().enumerate() {
                 let Some(host_part) = rule.pattern.matches(current.domain()) else {
                     continue;
                 };
-                step(
+                let applied = self
+                    .apply(dir, index, rule, &current, host_part, &mut memo, steps)
+                    .await?;
+                let new = match applied {
+                    Applied::Skipped => continue,
+                    Applied::Route(chosen) => return self.decide(input, chosen, steps),
+                    Applied::Rewrite(new) => new,
+                };
+                let new_s = new.to_string();
+                push(
                     steps,
-                    StepKind::Rule,
+                    StepKind::Rewrite,
                     format!(
-                        "{}: domain pattern {} matches {}",
+                        "{}: {current} -> {new_s}, routed again ({} of at most {})",
                         rule.label,
-                        rule.pattern,
-                        current.domain()
+                        chain.len(),
+                        self.settings.max_rewrites
                     ),
                 );
-                let vars = Vars {
-                    user: current.local(),
-                    user_base: current.base_local(),
-                    user_detail: current.detail(),
-                    domain: current.domain(),
-                    host: host_part,
-                    local_host: &self.settings.local_host,
-                };
-                let mut used: Option<Entry> = None;
-                let mut values: Vec<Option<String>> = Vec::new();
-                let templates = [
-                    ("when", rule.when.as_ref()),
-                    ("address", (rule.error.is_none()).then_some(&rule.address)),
-                    ("route", rule.route.as_ref()),
-                    ("destination", rule.destination.as_ref()),
-                ];
-                for (key, t) in templates {
-                    let Some(t) = t else {
-                        values.push(None);
-                        continue;
-                    };
-                    match self
-                        .eval(dir, t, &vars, &current, &mut memo, &mut used, steps)
-                        .await?
-                    {
-                        Eval::Value(v) => values.push(Some(v)),
-                        Eval::Failed(why) => {
-                            // Nothing was looked up since the match: one
-                            // line says both.
-                            if steps.last().is_some_and(|s| s.kind == StepKind::Rule) {
-                                steps.pop();
-                            }
-                            step(
-                                steps,
-                                StepKind::Skip,
-                                format!(
-                                    "{} ({}) skipped: {key} = \"{t}\": {why}",
-                                    rule.label, rule.pattern
-                                ),
-                            );
-                            continue 'rules;
-                        }
-                    }
+                if let Some(pos) = chain.iter().position(|a| a.eq_ignore_ascii_case(&new_s)) {
+                    let mut cycle = chain[pos..].to_vec();
+                    cycle.push(new_s);
+                    return Err(Error::Loop { chain: cycle });
                 }
-                if let Some((code, status, message)) = &rule.error {
-                    return Err(Error::Refused {
-                        address: current.to_string(),
-                        rule: index,
-                        code: *code,
-                        status: status.clone(),
-                        message: message.clone(),
+                chain.push(new_s);
+                if chain.len() > self.settings.max_rewrites {
+                    return Err(Error::TooManyRewrites {
+                        limit: self.settings.max_rewrites,
+                        chain,
                     });
                 }
-                let new_text = values[1].clone().unwrap_or_default();
-                let new = Mailbox::parse(&new_text).map_err(|e| Error::BadTemplateResult {
-                    rule: index,
-                    key: "address",
-                    value: new_text.clone(),
-                    reason: e.to_string(),
-                })?;
-                let Some(routing_host) = values[2].clone() else {
-                    // No route: rewrite and start over.
-                    let new_s = new.to_string();
-                    if new_s == current.to_string() {
-                        // A rewrite to the same address changes nothing
-                        // (a mailRoutingAddress naming the user itself,
-                        // `local_host` equal to the domain): not a loop,
-                        // just a rule that does not apply.
-                        step(
-                            steps,
-                            StepKind::Skip,
-                            format!(
-                                "{} ({}) skipped: address = \"{}\" leaves {current} unchanged",
-                                rule.label, rule.pattern, rule.address
-                            ),
-                        );
-                        continue 'rules;
-                    }
-                    step(
-                        steps,
-                        StepKind::Rewrite,
-                        format!(
-                            "{}: {current} -> {new_s}, routed again ({} of at most {})",
-                            rule.label,
-                            chain.len(),
-                            self.settings.max_rewrites
-                        ),
-                    );
-                    if let Some(pos) = chain.iter().position(|a| a.eq_ignore_ascii_case(&new_s)) {
-                        let mut cycle = chain[pos..].to_vec();
-                        cycle.push(new_s);
-                        return Err(Error::Loop { chain: cycle });
-                    }
-                    chain.push(new_s);
-                    if chain.len() > self.settings.max_rewrites {
-                        return Err(Error::TooManyRewrites {
-                            limit: self.settings.max_rewrites,
-                            chain,
-                        });
-                    }
-                    current = new;
-                    continue 'chain;
-                };
-                let chosen = Chosen {
-                    index,
-                    rule,
-                    address: new,
-                    routing_host,
-                    destination: values[3].clone(),
-                    entry: used.unwrap_or(Entry::None),
-                };
-                return self.decide(input, chosen, steps);
+                current = new;
+                continue 'chain;
             }
             return Err(Error::NoRule {
                 address: current.to_string(),
@@ -328,9 +238,113 @@ impl Router {
         }
     }
 
+    /// Runs one rule whose pattern matched `current`.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply<'r, D: RoutingDirectory + ?Sized>(
+        &self,
+        dir: &D,
+        index: usize,
+        rule: &'r Rule,
+        current: &Mailbox,
+        host_part: &str,
+        memo: &mut Memo,
+        steps: &mut Vec<Step>,
+    ) -> Result<Applied<'r>, Error> {
+        push(
+            steps,
+            StepKind::Rule,
+            format!(
+                "{}: domain pattern {} matches {}",
+                rule.label,
+                rule.pattern,
+                current.domain()
+            ),
+        );
+        let vars = Vars {
+            user: current.local(),
+            user_base: current.base_local(),
+            user_detail: current.detail(),
+            domain: current.domain(),
+            host: host_part,
+            local_host: &self.settings.local_host,
+        };
+        let skip = |steps: &mut Vec<Step>, why: String| {
+            // Nothing was looked up since the match: one line says both.
+            if steps.last().is_some_and(|s| s.kind == StepKind::Rule) {
+                steps.pop();
+            }
+            push(
+                steps,
+                StepKind::Skip,
+                format!("{} ({}) skipped: {why}", rule.label, rule.pattern),
+            );
+            Ok(Applied::Skipped)
+        };
+        let mut used: Option<Entry> = None;
+        // Every template must succeed, in this order, for the rule to apply.
+        let mut values = Values::default();
+        let templates = [
+            ("when", rule.when.as_ref(), &mut values.when),
+            (
+                "address",
+                rule.error.is_none().then_some(&rule.address),
+                &mut values.address,
+            ),
+            ("route", rule.route.as_ref(), &mut values.route),
+            (
+                "destination",
+                rule.destination.as_ref(),
+                &mut values.destination,
+            ),
+        ];
+        for (key, t, slot) in templates {
+            let Some(t) = t else { continue };
+            match self
+                .eval(dir, t, &vars, current, memo, &mut used, steps)
+                .await?
+            {
+                Eval::Value(v) => *slot = Some(v),
+                Eval::Failed(why) => return skip(steps, format!("{key} = \"{t}\": {why}")),
+            }
+        }
+        if let Some((code, status, message)) = &rule.error {
+            return Err(Error::Refused {
+                address: current.to_string(),
+                rule: index,
+                code: *code,
+                status: status.clone(),
+                message: message.clone(),
+            });
+        }
+        let new_text = values.address.unwrap_or_default();
+        let new = Mailbox::parse(&new_text).map_err(|e| Error::BadTemplateResult {
+            rule: index,
+            key: "address",
+            value: new_text.clone(),
+            reason: e.to_string(),
+        })?;
+        match values.route {
+            Some(routing_host) => Ok(Applied::Route(Chosen {
+                index,
+                rule,
+                address: new,
+                routing_host,
+                destination: values.destination,
+                entry: used.unwrap_or(Entry::None),
+            })),
+            // A rewrite to the same address changes nothing (a
+            // mailRoutingAddress naming the user itself, `local_host` equal
+            // to the domain): not a loop, just a rule that does not apply.
+            None if new == *current => skip(
+                steps,
+                format!("address = \"{}\" leaves {current} unchanged", rule.address),
+            ),
+            None => Ok(Applied::Rewrite(new)),
+        }
+    }
+
     /// Turns the deciding rule's values into a [`Route`].
     fn decide(&self, input: &str, c: Chosen<'_>, steps: &mut Vec<Step>) -> Result<Route, Error> {
-        let step = |steps: &mut Vec<Step>, kind, text: String| steps.push(Step { kind, text });
         let Chosen {
             index,
             rule,
@@ -340,7 +354,7 @@ impl Router {
             entry,
         } = c;
         let host = routing_host.trim().to_ascii_lowercase();
-        step(
+        push(
             steps,
             StepKind::Route,
             format!("{}: address {address}, routing host {host}", rule.label),
@@ -348,7 +362,7 @@ impl Router {
         let Some(channel) = self.channel_for_host(&host) else {
             return Err(Error::NoChannel { rule: index, host });
         };
-        step(
+        push(
             steps,
             StepKind::Channel,
             format!(
@@ -426,11 +440,11 @@ impl Router {
         } else {
             format!("{dest} ({why})")
         };
-        step(steps, StepKind::Destination, text);
+        push(steps, StepKind::Destination, text);
         match &entry {
             Entry::User(u) => {
                 if !u.forward_to.is_empty() {
-                    step(
+                    push(
                         steps,
                         StepKind::Note,
                         format!(
@@ -447,7 +461,7 @@ impl Router {
                 }
                 if u.status != mail_directory::AccountStatus::Active {
                     let (code, status, text) = u.status.smtp_reply();
-                    step(
+                    push(
                         steps,
                         StepKind::Note,
                         format!(
@@ -457,14 +471,14 @@ impl Router {
                     );
                 }
                 if u.has_vacation {
-                    step(
+                    push(
                         steps,
                         StepKind::Note,
                         format!("user {} has a vacation autoreply", u.uid),
                     );
                 }
             }
-            Entry::Group(g) => step(
+            Entry::Group(g) => push(
                 steps,
                 StepKind::Note,
                 format!(
@@ -632,6 +646,29 @@ impl Router {
             Err(why) => Eval::Failed(why),
         })
     }
+}
+
+/// What one rule did.
+enum Applied<'r> {
+    /// A lookup found nothing, or the rewrite changed nothing.
+    Skipped,
+    /// Rewritten without a route: the chain goes on.
+    Rewrite(Mailbox),
+    /// Routed.
+    Route(Chosen<'r>),
+}
+
+/// The values of a rule's templates.
+#[derive(Default)]
+struct Values {
+    when: Option<String>,
+    address: Option<String>,
+    route: Option<String>,
+    destination: Option<String>,
+}
+
+fn push(steps: &mut Vec<Step>, kind: StepKind, text: String) {
+    steps.push(Step { kind, text });
 }
 
 /// The deciding rule and what its templates produced.

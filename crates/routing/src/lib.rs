@@ -34,6 +34,7 @@ pub mod mapping;
 pub mod pattern;
 pub mod route;
 pub mod template;
+pub mod validate;
 
 pub use address::Mailbox;
 pub use config::{
