@@ -202,7 +202,15 @@ impl Router {
                     .await?;
                 let new = match applied {
                     Applied::Skipped => continue,
-                    Applied::Route(chosen) => return self.decide(input, chosen, steps),
+                    Applied::Route(chosen) => {
+                        let mut route = self.decide(input, chosen, steps)?;
+                        if !chain.contains(&route.final_address) {
+                            chain.push(route.final_address.clone());
+                        }
+                        route.hosted = self.any_hosted(dir, &chain, &mut memo).await?;
+                        route.chain = chain;
+                        return Ok(route);
+                    }
                     Applied::Rewrite(new) => new,
                 };
                 let new_s = new.to_string();
@@ -498,7 +506,35 @@ impl Router {
             destination: dest,
             entry,
             rule: index,
+            chain: Vec::new(),
+            hosted: false,
         })
+    }
+
+    /// Whether any address of the chain is in a hosted domain.
+    async fn any_hosted<D: RoutingDirectory + ?Sized>(
+        &self,
+        dir: &D,
+        chain: &[String],
+        memo: &mut Memo,
+    ) -> Result<bool, Error> {
+        for address in chain {
+            let Some((_, domain)) = address.rsplit_once('@') else {
+                continue;
+            };
+            let hosted = match memo.domains.get(domain) {
+                Some(h) => h.is_some(),
+                None => {
+                    let h = dir.hosted_domain(domain).await?;
+                    memo.domains.insert(domain.to_string(), h.clone());
+                    h.is_some()
+                }
+            };
+            if hosted {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Evaluates `t`; records successful lookups as steps.

@@ -113,6 +113,14 @@ pub struct Route {
     pub entry: Entry,
     /// Index of the deciding rule in `[[rewrite]]`.
     pub rule: usize,
+    /// Every address of the rewrite chain, from the input (normalised) to
+    /// the final address.
+    pub chain: Vec<String>,
+    /// Whether an address of the chain is in a hosted domain (or a domain
+    /// alias): mail the inbound relay takes from anyone. When false the
+    /// message is relayed, which the SMTP server allows only for
+    /// authenticated clients and trusted networks.
+    pub hosted: bool,
 }
 
 fn render_steps(out: &mut String, steps: &[Step]) {
@@ -141,6 +149,15 @@ pub fn render_route(route: &Route) -> String {
         route.kind.as_str()
     );
     let _ = writeln!(out, "  destination  {}", route.destination);
+    let _ = writeln!(
+        out,
+        "  hosted       {}",
+        if route.hosted {
+            "yes (accepted from any client)"
+        } else {
+            "no (relayed: authenticated clients and trusted networks only)"
+        }
+    );
     match &route.entry {
         Entry::User(u) => {
             let _ = writeln!(

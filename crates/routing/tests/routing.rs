@@ -157,6 +157,7 @@ async fn hosted_users_go_to_their_store_over_lmtp() {
     assert_eq!(route.final_address, "alice@example.test");
     assert_eq!(route.destination, host("store1.example.test", 2424));
     assert!(matches!(&route.entry, Entry::User(u) if u.uid == "alice"));
+    assert!(route.hosted);
 
     // Domains are case-insensitive; the local part keeps its case until
     // the directory gives the primary address.
@@ -191,6 +192,11 @@ async fn local_host_and_aliases_are_rewritten_and_routed_again() {
     let r = inbound();
     let route = ok(&r, &*f.dir, "alice@MX1.example.test").await;
     assert_eq!(route.final_address, "alice@example.test");
+    assert_eq!(
+        route.chain,
+        ["alice@mx1.example.test", "alice@example.test"]
+    );
+    assert!(route.hosted, "rewritten into a hosted domain");
     assert_eq!(route.channel, "lmtp");
     let rewrites: Vec<_> = route
         .steps
@@ -328,6 +334,7 @@ async fn external_domains_go_to_tcp_local_by_mx() {
         }
     );
     assert_eq!(route.entry, Entry::None);
+    assert!(!route.hosted, "relayed");
     // IDN: the MX lookup and the envelope use A-labels.
     let route = ok(&r, &*f.dir, "jörg@bücher.example").await;
     assert_eq!(route.final_address, "jörg@xn--bcher-kva.example");
@@ -348,6 +355,7 @@ async fn routing_addresses_are_followed_and_loops_stopped() {
     let route = ok(&r, &*f.dir, "eve@example.test").await;
     assert_eq!(route.final_address, "eve@elsewhere.test");
     assert_eq!(route.channel, "tcp_local");
+    assert!(route.hosted, "a hosted user's mail, though it leaves by MX");
     // A routing address naming the user itself changes nothing: the rule
     // is skipped, not reported as a loop.
     let route = ok(&r, &*f.dir, "mo@example.test").await;
