@@ -16,8 +16,9 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,14 @@ struct Request {
 pub(crate) struct Committer {
     tx: Mutex<Option<Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<Stats>,
+}
+
+/// Requests and batches so far (tests check that batching happens).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) batches: AtomicU64,
 }
 
 impl std::fmt::Debug for Committer {
@@ -45,13 +54,16 @@ impl std::fmt::Debug for Committer {
 impl Committer {
     pub(crate) fn start(window: Duration, max_batch: usize, metrics: SpoolMetrics) -> Self {
         let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(Stats::default());
+        let s = stats.clone();
         let thread = std::thread::Builder::new()
             .name("spool-committer".into())
-            .spawn(move || run(rx, window, max_batch.max(1), metrics))
+            .spawn(move || run(rx, window, max_batch.max(1), metrics, s))
             .ok();
         Self {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(thread),
+            stats,
         }
     }
 
@@ -73,6 +85,14 @@ impl Committer {
         rx.await.unwrap_or_else(|_| Err("committer stopped".into()))
     }
 
+    /// (requests, batches) committed so far.
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.requests.load(Ordering::Relaxed),
+            self.stats.batches.load(Ordering::Relaxed),
+        )
+    }
+
     /// Lets queued work finish and joins the thread.
     pub(crate) fn stop(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -88,7 +108,13 @@ impl Drop for Committer {
     }
 }
 
-fn run(rx: Receiver<Request>, window: Duration, max_batch: usize, metrics: SpoolMetrics) {
+fn run(
+    rx: Receiver<Request>,
+    window: Duration,
+    max_batch: usize,
+    metrics: SpoolMetrics,
+    stats: Arc<Stats>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let deadline = Instant::now() + window;
@@ -117,6 +143,10 @@ fn run(rx: Receiver<Request>, window: Duration, max_batch: usize, metrics: Spool
                 .map_err(|e| format!("fsync {}: {e}", d.display()))
         });
         metrics.batch(batch.len() as u64, dirs.len() as u64);
+        stats
+            .requests
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
         for r in batch {
             let _ = r.done.send(result.clone());
         }

@@ -590,6 +590,12 @@ impl Spool {
         Ok(())
     }
 
+    /// Directory-sync requests and the batches that served them, since
+    /// open: under concurrency there are fewer batches than requests.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.inner.committer.stats()
+    }
+
     /// Stops the committer after the work queued so far.
     pub fn close(&self) {
         self.inner.committer.stop();

@@ -161,6 +161,12 @@ async fn concurrent_enqueues_share_directory_fsyncs() {
     }
     assert_eq!(ids.len(), 40);
     assert_eq!(spool.scan().await.expect("scan").entries.len(), 40);
+    let (requests, batches) = spool.commit_stats();
+    assert_eq!(requests, 40);
+    assert!(
+        batches < requests,
+        "{batches} batches for {requests} requests"
+    );
 }
 
 #[tokio::test]
