@@ -607,13 +607,35 @@ async fn route_test_output_shows_every_step() {
 
 #[test]
 fn shipped_defaults_list_their_placeholders() {
-    let inbound: Vec<(&str, &str)> = INBOUND_PLACEHOLDERS.iter().map(|p| (*p, "1")).collect();
-    let outbound: Vec<(&str, &str)> = OUTBOUND_PLACEHOLDERS
+    let inbound_values: Vec<(&str, &str)> =
+        INBOUND_PLACEHOLDERS.iter().map(|p| (*p, "1")).collect();
+    let outbound_values: Vec<(&str, &str)> = OUTBOUND_PLACEHOLDERS
         .iter()
         .map(|p| (*p, "x.test"))
         .collect();
-    fill(INBOUND_DEFAULT, &inbound).expect("inbound needs only the listed placeholders");
-    fill(OUTBOUND_DEFAULT, &outbound).expect("outbound needs only the listed placeholders");
+    fill(INBOUND_DEFAULT, &inbound_values).expect("inbound needs only the listed placeholders");
+    fill(OUTBOUND_DEFAULT, &outbound_values).expect("outbound needs only the listed placeholders");
+    let names =
+        |r: &Router| -> Vec<String> { r.channels().iter().map(|c| c.name.clone()).collect() };
+    assert_eq!(
+        names(&inbound()),
+        [
+            "lmtp",
+            "lmtp_guaranteed",
+            "tcp_local",
+            "reprocess",
+            "bounce"
+        ]
+    );
+    assert_eq!(
+        names(&outbound()),
+        ["tcp_submit", "tcp_intranet", "tcp_local", "bounce"]
+    );
+    let guaranteed = inbound();
+    let g = guaranteed
+        .channel("lmtp_guaranteed")
+        .expect("guaranteed channel");
+    assert!(g.guaranteed && g.kind == ChannelKind::Lmtp);
     let e = Router::from_text(Path::new("inbound.toml"), INBOUND_DEFAULT)
         .expect_err("an unfilled default is refused");
     let text = e.to_string();
