@@ -796,3 +796,27 @@ fn route_future_is_send<'a>(
 ) -> impl std::future::Future<Output = Result<Route, RouteError>> + Send + 'a {
     r.route(d, "alice@example.test")
 }
+
+/// `mailctl up` may name the relay after the domain itself: the "local
+/// host" rule then rewrites an address to itself, which must not count as
+/// a loop.
+#[tokio::test]
+async fn local_host_equal_to_the_domain_is_harmless() {
+    let f = directory().await;
+    let text = fill(
+        INBOUND_DEFAULT,
+        &[
+            ("DOMAIN", "example.test"),
+            ("LOCAL_HOST", "example.test"),
+            ("LMTP_PORT", "24"),
+            ("POSTMASTER", "alice@example.test"),
+        ],
+    )
+    .expect("filled");
+    let r = Router::from_text(Path::new("inbound.toml"), &text).expect("valid");
+    let route = ok(&r, &*f.dir, "alice@example.test").await;
+    assert_eq!(route.channel, "lmtp");
+    assert_eq!(route.destination, host("store1.example.test", 24));
+    let route = ok(&r, &*f.dir, "postmaster@example.test").await;
+    assert_eq!(route.final_address, "alice@example.test");
+}
