@@ -190,17 +190,17 @@ fn fsync_dir(dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::spool(dir, e))
 }
 
-/// Channel names become directory names: `[a-z0-9][a-z0-9_.-]*`, at most
-/// 64 characters.
+/// Channel names become directory names: `[A-Za-z0-9][A-Za-z0-9_.-]*`,
+/// at most 64 characters (so never `.tmp`, `..` or a path).
 pub fn valid_channel(name: &str) -> bool {
     name.len() <= 64
         && name
             .bytes()
             .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 impl Spool {
