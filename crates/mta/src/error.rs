@@ -50,6 +50,9 @@ pub enum Error {
         /// Its queue id.
         id: String,
     },
+    /// Text that is not a queue id (24 upper-case hex digits).
+    #[error("invalid queue id {0:?}")]
+    InvalidQueueId(String),
     /// A channel name that cannot be a directory name.
     #[error("invalid channel name {0:?}")]
     InvalidChannel(String),

@@ -333,3 +333,57 @@ async fn smtplib_smtputf8() {
     assert!(String::from_utf8_lossy(data).contains("with UTF8SMTP id"));
     assert!(String::from_utf8_lossy(data).contains("Hallo Jörg"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_implicit_tls_submission() {
+    let server = start_with(
+        config(|_| {}),
+        Options {
+            tls: Some(TlsMode::Implicit),
+            submission: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (ok, out) = swaks(
+        &server,
+        &[
+            "--tls-on-connect",
+            "--auth",
+            "LOGIN",
+            "--auth-user",
+            "alice@example.org",
+            "--auth-password",
+            "secret",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("AUTH PLAIN LOGIN"), "{out}");
+    // Directory down during AUTH: 454, never 535.
+    let (ok, out) = swaks(
+        &server,
+        &[
+            "--tls-on-connect",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "down",
+            "--auth-password",
+            "x",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+        ],
+    )
+    .await;
+    assert!(!ok && out.contains("454 4.7.0"), "{out}");
+    let entries = server.entries().await;
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].0.client.tls);
+}

@@ -117,6 +117,19 @@ impl Entry {
         Ok(io::BufReader::new(f).take(self.envelope.size))
     }
 
+    /// An async reader of the message data (for streaming it to the next
+    /// hop without holding it in memory).
+    pub async fn open_data(&self) -> Result<tokio::io::Take<tokio::fs::File>, Error> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut f = tokio::fs::File::open(&self.path)
+            .await
+            .map_err(|e| Error::spool(&self.path, e))?;
+        f.seek(SeekFrom::Start(self.data_offset))
+            .await
+            .map_err(|e| Error::spool(&self.path, e))?;
+        Ok(f.take(self.envelope.size))
+    }
+
     /// The message data, read whole.
     pub async fn read_data(&self) -> Result<Vec<u8>, Error> {
         let entry = self.clone();
@@ -565,7 +578,9 @@ impl Spool {
                         done.push((name.clone(), entry.envelope.id));
                     }
                     Ok(entry) => report.entries.push(entry.envelope),
-                    Err(Error::Corrupt { .. } | Error::NotFound { .. }) => {
+                    // Removed by a delivery since the directory was read.
+                    Err(Error::NotFound { .. }) => {}
+                    Err(Error::Corrupt { .. } | Error::InvalidQueueId(_)) => {
                         self.quarantine(&f.path(), &name, &mut report)?;
                     }
                     Err(e) => return Err(e),

@@ -58,10 +58,7 @@ impl FromStr for QueueId {
         if ok {
             Ok(QueueId(s.to_string()))
         } else {
-            Err(crate::Error::NotFound {
-                channel: String::new(),
-                id: s.chars().take(40).collect(),
-            })
+            Err(crate::Error::InvalidQueueId(s.chars().take(40).collect()))
         }
     }
 }

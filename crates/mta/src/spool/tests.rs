@@ -45,6 +45,15 @@ async fn enqueue_read_mark_remove() {
     assert_eq!(written[0].size, 13 + 20);
     assert!(files(&dir.path().join(TMP)).is_empty());
     let (env, data) = spool.read("lmtp", &a.id).await.expect("read");
+    let mut streamed = Vec::new();
+    let entry = spool.open_entry("lmtp", &a.id).await.expect("entry");
+    tokio::io::AsyncReadExt::read_to_end(
+        &mut entry.open_data().await.expect("open"),
+        &mut streamed,
+    )
+    .await
+    .expect("stream");
+    assert_eq!(streamed, data);
     assert_eq!(env.recipients.len(), 2);
     assert_eq!(data, b"Received: x\r\nSubject: t\r\n\r\nbody\r\n");
 
