@@ -173,6 +173,8 @@ async fn round(dir: &std::path::Path, round: usize, kill_after: usize) -> Vec<(S
             _ => break,
         }
     }
+    // Vary the moment of the kill relative to the writes in progress.
+    tokio::time::sleep(Duration::from_micros((round as u64 * 1777) % 3000)).await;
     let pid = Pid::from_raw(child.id().expect("pid") as i32);
     kill(pid, Signal::SIGKILL).expect("SIGKILL");
     let _ = child.wait().await;
