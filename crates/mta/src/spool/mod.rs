@@ -17,8 +17,10 @@
 //! ([`Spool::mark`]) and the file is removed once no recipient is pending.
 
 mod commit;
+mod config;
 pub mod envelope;
 pub mod queue_id;
+mod scan;
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -26,13 +28,11 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use mail_core::{Validate, Validator};
-use serde::{Deserialize, Serialize};
-
+pub use config::SpoolConfig;
 pub use envelope::{ClientRecord, Envelope, QueuedRecipient, RcptState};
 pub use queue_id::QueueId;
+pub use scan::ScanReport;
 
 use crate::error::Error;
 use crate::metrics::SpoolMetrics;
@@ -40,53 +40,6 @@ use commit::Committer;
 use envelope::Parsed;
 
 const TMP: &str = ".tmp";
-const CORRUPT: &str = ".corrupt";
-
-/// `[spool]` settings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpoolConfig {
-    /// The spool directory (created if missing). Keep it on a local file
-    /// system with working fsync.
-    pub dir: PathBuf,
-    /// How long the committer waits for more requests before syncing a
-    /// batch. Zero (the default) syncs as soon as the previous batch is
-    /// done, which already groups concurrent sessions.
-    #[serde(default, with = "humantime_serde")]
-    pub commit_window: Duration,
-    /// Most requests synced in one batch.
-    #[serde(default = "default_max_batch")]
-    pub max_batch: usize,
-}
-
-fn default_max_batch() -> usize {
-    256
-}
-
-impl SpoolConfig {
-    /// Defaults for `dir`.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            commit_window: Duration::ZERO,
-            max_batch: default_max_batch(),
-        }
-    }
-}
-
-impl Validate for SpoolConfig {
-    fn validate(&self, v: &mut Validator) {
-        if self.dir.as_os_str().is_empty() {
-            v.error("dir", "must be set");
-        }
-        if self.max_batch == 0 {
-            v.error("max_batch", "must be at least 1");
-        }
-        if self.commit_window > Duration::from_secs(1) {
-            v.error("commit_window", "must be at most 1s");
-        }
-    }
-}
 
 /// Message data handed to [`Spool::enqueue`].
 #[derive(Debug, Clone)]
@@ -152,18 +105,6 @@ pub struct MarkOutcome {
     pub pending: usize,
     /// True when none was pending and the file has been removed.
     pub removed: bool,
-}
-
-/// What [`Spool::scan`] found.
-#[derive(Debug, Default)]
-pub struct ScanReport {
-    /// Every entry with pending recipients, oldest first.
-    pub entries: Vec<Envelope>,
-    /// Entries whose recipients were all done (a crash between the last
-    /// mark and the removal): removed by the scan.
-    pub completed: usize,
-    /// Files that could not be parsed, moved to `.corrupt/`.
-    pub corrupt: Vec<PathBuf>,
 }
 
 struct Inner {
@@ -538,71 +479,6 @@ impl Spool {
             .sync_dirs(vec![dir])
             .await
             .map_err(Error::Commit)
-    }
-
-    /// Lists every entry still to deliver (to rebuild jobctl's state at
-    /// startup), finishing removals a crash interrupted and moving
-    /// unreadable files to `.corrupt/`.
-    pub async fn scan(&self) -> Result<ScanReport, Error> {
-        let this = self.clone();
-        let (mut report, done) = blocking(move || this.scan_blocking()).await?;
-        for (channel, id) in done {
-            self.remove(&channel, &id).await?;
-            report.completed += 1;
-        }
-        Ok(report)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn scan_blocking(&self) -> Result<(ScanReport, Vec<(String, QueueId)>), Error> {
-        let root = &self.inner.root;
-        let mut report = ScanReport::default();
-        let mut done = Vec::new();
-        for ch in fs::read_dir(root).map_err(|e| Error::spool(root, e))? {
-            let ch = ch.map_err(|e| Error::spool(root, e))?;
-            let name = ch.file_name().to_string_lossy().into_owned();
-            if !valid_channel(&name) || !ch.path().is_dir() {
-                continue;
-            }
-            for f in fs::read_dir(ch.path()).map_err(|e| Error::spool(ch.path(), e))? {
-                let f = f.map_err(|e| Error::spool(ch.path(), e))?;
-                let fname = f.file_name().to_string_lossy().into_owned();
-                let opened = fname
-                    .parse::<QueueId>()
-                    .and_then(|id| self.open_blocking(&name, &id).map(|(e, _)| e));
-                match opened {
-                    Ok(entry) if entry.envelope.channel != name => {
-                        self.quarantine(&f.path(), &name, &mut report)?;
-                    }
-                    Ok(entry) if entry.envelope.pending().next().is_none() => {
-                        done.push((name.clone(), entry.envelope.id));
-                    }
-                    Ok(entry) => report.entries.push(entry.envelope),
-                    // Removed by a delivery since the directory was read.
-                    Err(Error::NotFound { .. }) => {}
-                    Err(Error::Corrupt { .. } | Error::InvalidQueueId(_)) => {
-                        self.quarantine(&f.path(), &name, &mut report)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        report.entries.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((report, done))
-    }
-
-    fn quarantine(&self, path: &Path, channel: &str, report: &mut ScanReport) -> Result<(), Error> {
-        let dir = self.inner.root.join(CORRUPT);
-        fs::create_dir_all(&dir).map_err(|e| Error::spool(&dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dest = dir.join(format!("{channel}.{name}"));
-        fs::rename(path, &dest).map_err(|e| Error::spool(path, e))?;
-        tracing::warn!(file = %path.display(), moved_to = %dest.display(), "unreadable queue file quarantined");
-        report.corrupt.push(dest);
-        Ok(())
     }
 
     /// Directory-sync requests and the batches that served them, since
