@@ -54,6 +54,20 @@ impl Session {
             .instrument(tx.span.clone())
             .await;
         let (reply, error) = match verdict {
+            RcptVerdict::Accept(route) if !crate::spool::valid_channel(&route.channel) => {
+                metrics.recipient("tempfail");
+                tx.span.in_scope(|| {
+                    tracing::error!(recipient = %address, channel = %route.channel, "routing chose an invalid channel name")
+                });
+                (
+                    Reply::with_status(
+                        451,
+                        (4, 3, 5),
+                        &format!("<{address}> Routing configuration error, try again later"),
+                    ),
+                    false,
+                )
+            }
             RcptVerdict::Accept(route) => {
                 metrics.recipient("accepted");
                 tx.rcpts.push(Accepted {
