@@ -287,6 +287,9 @@ pub enum Lookup {
     Remote(Route),
     /// The lookup failed (directory or DNS down).
     TempFail(String),
+    /// Routing refused the address with its own reply (a rewrite rule
+    /// with an error, a relay form such as `a%b@c`...).
+    Reject(Reply),
 }
 
 /// The directory and routing side of [`RelayPolicy`].
@@ -331,6 +334,7 @@ impl RecipientPolicy for RelayPolicy {
             Lookup::Hosted(route) => RcptVerdict::Accept(route),
             Lookup::HostedUnknown => RcptVerdict::UnknownUser,
             Lookup::TempFail(why) => RcptVerdict::TempFail(why),
+            Lookup::Reject(reply) => RcptVerdict::Reject(reply),
             Lookup::Remote(route) => {
                 if client.auth.is_some() || Cidr::any_contains(&self.trusted, client.peer.ip()) {
                     RcptVerdict::Accept(route)

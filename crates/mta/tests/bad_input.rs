@@ -155,6 +155,11 @@ async fn invalid_addresses_and_sequence_errors() {
         "5.1.1",
     );
     assert_reply(&raw.cmd("RCPT TO:<x@remote.test>", 550).await, 550, "5.7.1");
+    assert_reply(
+        &raw.cmd("RCPT TO:<disabled@example.org>", 550).await,
+        550,
+        "5.2.1",
+    );
     // Directory down: a temporary failure, never 5xx.
     assert_reply(
         &raw.cmd("RCPT TO:<flaky@example.org>", 451).await,

@@ -47,6 +47,7 @@ impl RecipientLookup for Directory {
                 ..Route::new("lmtp", "store1")
             }),
             "flaky" => Lookup::TempFail("directory unreachable".into()),
+            "disabled" => Lookup::Reject(Reply::with_status(550, (5, 2, 1), "Mailbox disabled")),
             _ => Lookup::HostedUnknown,
         }
     }
