@@ -770,9 +770,11 @@ impl Directory for FileDirectory {
             posting: spec.posting,
             allowed_senders: Vec::new(),
         };
+        let alternates = resolve::ensure_addresses_free(self, &spec.alternates, None).await?;
         group.apply(&GroupChange {
             add: spec.members.clone(),
             allowed_senders: Some(spec.allowed_senders.clone()),
+            alternates: Some(alternates),
             ..GroupChange::default()
         });
         check_members(&group)?;
@@ -788,6 +790,9 @@ impl Directory for FileDirectory {
         let Some(mut group) = self.group(name).await? else {
             return Err(DirectoryError::NotFound(format!("group {name}")));
         };
+        if let Some(alts) = &change.alternates {
+            resolve::ensure_addresses_free(self, alts, Some(&group.dn)).await?;
+        }
         group.apply(change);
         check_members(&group)?;
         let record = from_group(&group);

@@ -535,6 +535,7 @@ impl LdapDirectory {
                 m.mail.clone(),
                 g.address.iter().map(|a| a.to_string()).collect(),
             ),
+            (m.alternate_address.clone(), g.alternates.clone()),
             (m.member.clone(), g.members.clone()),
             (m.member_address.clone(), g.member_addresses.clone()),
             (m.member_url.clone(), g.member_urls.clone()),
@@ -955,9 +956,11 @@ impl Directory for LdapDirectory {
             posting: spec.posting,
             allowed_senders: Vec::new(),
         };
+        let alternates = resolve::ensure_addresses_free(self, &spec.alternates, None).await?;
         group.apply(&GroupChange {
             add: spec.members.clone(),
             allowed_senders: Some(spec.allowed_senders.clone()),
+            alternates: Some(alternates),
             ..GroupChange::default()
         });
         check_members(&group)?;
@@ -974,6 +977,9 @@ impl Directory for LdapDirectory {
         let Some(mut group) = self.group(name).await? else {
             return Err(DirectoryError::NotFound(format!("group {name}")));
         };
+        if let Some(alts) = &change.alternates {
+            resolve::ensure_addresses_free(self, alts, Some(&group.dn)).await?;
+        }
         let old = self.group_attrs(&group);
         group.apply(change);
         check_members(&group)?;

@@ -25,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod address;
+pub mod bench;
 pub mod cached;
 pub mod config;
 pub mod dn;

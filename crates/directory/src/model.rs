@@ -403,6 +403,8 @@ pub struct GroupSpec {
     pub name: String,
     /// The list address, if it receives mail.
     pub address: Option<String>,
+    /// Other addresses that reach the list (`mailLocalAddress`).
+    pub alternates: Vec<String>,
     /// Members: DNs, addresses (anything with `@` and no `=`) or LDAP URLs.
     pub members: Vec<String>,
     /// Who may post.
@@ -422,6 +424,8 @@ pub struct GroupChange {
     pub posting: Option<PostingPolicy>,
     /// Replaces the allowed senders.
     pub allowed_senders: Option<Vec<String>>,
+    /// Replaces the alternate addresses (the backend checks they are free).
+    pub alternates: Option<Vec<String>>,
 }
 
 /// The kind of a member value given to [`GroupSpec`] or [`GroupChange`].
@@ -457,6 +461,9 @@ impl MemberRef {
 impl Group {
     /// Applies membership and posting changes.
     pub fn apply(&mut self, change: &GroupChange) {
+        if let Some(v) = &change.alternates {
+            self.alternates = v.iter().map(|a| a.to_lowercase()).collect();
+        }
         for m in &change.add {
             match MemberRef::classify(m) {
                 MemberRef::Dn(d) => push_unique_dn(&mut self.members, d),

@@ -648,8 +648,76 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A list reached by more than one address: set at creation, replaced
+/// later, and never allowed to take an address someone else has.
+async fn group_alternates(f: &Fixture) {
+    let d = &*f.dir;
+    let g = d
+        .add_group(&GroupSpec {
+            name: "crew".into(),
+            address: Some("crew@suite.test".into()),
+            alternates: vec!["Personnel@suite.test".into()],
+            members: vec!["ann@suite.test".into()],
+            ..GroupSpec::default()
+        })
+        .await
+        .expect("group with an alternate address");
+    assert_eq!(g.alternates, vec!["personnel@suite.test".to_string()]);
+    let name = |r: Resolved| r.group().map(|g| g.name.clone());
+    assert_eq!(
+        name(d.resolve(&addr("personnel@suite.test")).await.expect("lookup")),
+        Some("crew".into())
+    );
+    assert_eq!(
+        name(
+            d.resolve(&addr("personnel@suite-alias.test"))
+                .await
+                .expect("lookup")
+        ),
+        Some("crew".into()),
+        "alternate through a domain alias"
+    );
+    let taken = d
+        .modify_group(
+            "crew",
+            &GroupChange {
+                alternates: Some(vec!["ann.smith@suite.test".into()]),
+                ..GroupChange::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(DirectoryError::AlreadyExists(_))),
+        "a user's alternate address cannot be given to a group: {taken:?}"
+    );
+    d.modify_group(
+        "crew",
+        &GroupChange {
+            alternates: Some(vec!["hr@suite.test".into()]),
+            ..GroupChange::default()
+        },
+    )
+    .await
+    .expect("replace alternates");
+    assert_eq!(
+        d.resolve(&addr("personnel@suite.test")).await.expect("lookup"),
+        Resolved::None,
+        "the replaced alternate no longer reaches the list"
+    );
+    assert_eq!(
+        name(d.resolve(&addr("hr@suite.test")).await.expect("lookup")),
+        Some("crew".into())
+    );
+    assert_eq!(
+        d.group("crew").await.expect("lookup").map(|g| g.alternates),
+        Some(vec!["hr@suite.test".to_string()]),
+        "the change is stored"
+    );
+}
+
 on_both_backends!(
     resolves_addresses,
+    group_alternates,
     user_details,
     domains,
     authentication,

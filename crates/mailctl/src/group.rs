@@ -23,6 +23,9 @@ enum GroupCommand {
         /// The list's address.
         #[arg(long)]
         address: Option<String>,
+        /// Another address that reaches the list (repeatable).
+        #[arg(long = "alternate", value_name = "ADDRESS")]
+        alternates: Vec<String>,
         /// A member: a DN, an address or an LDAP URL for dynamic members
         /// (repeatable).
         #[arg(long = "member", value_name = "MEMBER")]
@@ -44,6 +47,10 @@ enum GroupCommand {
         /// Remove a member (repeatable).
         #[arg(long)]
         remove: Vec<String>,
+        /// Replace the list's alternate addresses (comma-separated; an
+        /// empty value removes them all).
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        alternates: Option<Vec<String>>,
     },
     /// Delete a group.
     Delete {
@@ -67,6 +74,7 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::Add {
             name,
             address,
+            alternates,
             members,
             posting,
             allowed,
@@ -75,6 +83,7 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
                 .add_group(&GroupSpec {
                     name,
                     address,
+                    alternates,
                     members,
                     posting,
                     allowed_senders: allowed,
@@ -82,8 +91,15 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
                 .await?;
             println!("group {} added ({})", g.name, g.dn);
         }
-        GroupCommand::Members { name, add, remove } => {
-            let g = if add.is_empty() && remove.is_empty() {
+        GroupCommand::Members {
+            name,
+            add,
+            remove,
+            alternates,
+        } => {
+            let alternates =
+                alternates.map(|v| v.into_iter().filter(|a| !a.trim().is_empty()).collect());
+            let g = if add.is_empty() && remove.is_empty() && alternates.is_none() {
                 dir.group(&name)
                     .await?
                     .with_context(|| format!("no group {name}"))?
@@ -93,6 +109,7 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
                     &GroupChange {
                         add,
                         remove,
+                        alternates,
                         ..GroupChange::default()
                     },
                 )
@@ -101,6 +118,9 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
             println!("group {} ({})", g.name, g.dn);
             if let Some(a) = &g.address {
                 println!("address: {a}");
+            }
+            for a in &g.alternates {
+                println!("alternate: {a}");
             }
             println!("posting: {}", g.posting.as_str());
             for m in g
