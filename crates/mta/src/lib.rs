@@ -18,6 +18,34 @@
 //!
 //! `docs/mta-smtp.md` describes limits, hooks and the spool format for
 //! operators.
+//!
+//! Wiring a relay:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use async_trait::async_trait;
+//! use mail_mta::{Hooks, Lookup, RecipientLookup, RelayPolicy, Route, SmtpConfig, SmtpServer,
+//!     Spool, SpoolConfig};
+//! use mail_smtp_proto::Address;
+//!
+//! struct Directory;
+//! #[async_trait]
+//! impl RecipientLookup for Directory {
+//!     async fn lookup(&self, rcpt: &Address) -> Lookup {
+//!         // Ask routing and the directory; a failure is Lookup::TempFail.
+//!         Lookup::Hosted(Route::new("lmtp", "store1.example.org"))
+//!     }
+//! }
+//!
+//! # async fn run(cfg: SmtpConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Result<(), mail_mta::Error> {
+//! let spool = Spool::open(&SpoolConfig::new("/var/spool/tiermail/inbound"))?;
+//! let backlog = spool.scan().await?.entries; // submit these to jobctl
+//! let policy = RelayPolicy::new(Arc::new(Directory), vec!["10.0.0.0/8".parse().unwrap()]);
+//! let hooks = Hooks::new(Arc::new(policy)); // .with_notifier(jobctl), .with_authenticator(...)
+//! let shutdown = mail_core::Shutdown::new();
+//! let addr = SmtpServer::new(cfg, spool, hooks).serve(tls, &shutdown).await?;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

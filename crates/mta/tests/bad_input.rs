@@ -409,3 +409,13 @@ async fn content_filter_verdicts_and_bdat() {
     assert_eq!(e.recipients[0].address, "dave.jones@example.org");
     assert_eq!(e.recipients[0].orcpt_text(), "rfc822;dave@example.org");
 }
+
+#[tokio::test]
+async fn shutdown_tells_idle_clients_and_drains() {
+    let server = start(|_| {}).await;
+    let mut raw = Raw::ready(server.addr).await;
+    server.shutdown.trigger();
+    assert_reply(&raw.reply().await, 421, "4.3.2");
+    assert!(raw.closed().await);
+    assert_eq!(server.shutdown.drain(Duration::from_secs(5)).await, 0);
+}
