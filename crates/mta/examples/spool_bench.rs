@@ -6,28 +6,18 @@
 //! (DIR on the disk to measure, not tmpfs; default: a temporary directory
 //! under /var/tmp).
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use mail_mta::{ClientRecord, Content, Envelope, QueuedRecipient, Spool, SpoolConfig};
+use mail_mta::{Content, Envelope, QueuedRecipient, Spool, SpoolConfig};
 
 fn envelope(spool: &Spool) -> Envelope {
-    Envelope {
-        id: spool.next_id(),
-        channel: "lmtp".into(),
-        host: "store1".into(),
-        received_at: SystemTime::now(),
-        client: ClientRecord::default(),
-        sender: "bench@example.net".into(),
-        body: None,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        mail_auth: None,
-        traceparent: None,
-        message_id: None,
-        size: 0,
-        recipients: vec![QueuedRecipient::new("alice@example.org")],
-    }
+    Envelope::new(
+        spool.next_id(),
+        "lmtp",
+        "store1",
+        "bench@example.net",
+        vec![QueuedRecipient::new("alice@example.org")],
+    )
 }
 
 #[tokio::main]

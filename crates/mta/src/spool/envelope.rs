@@ -199,6 +199,35 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope made by the MTA itself (a DSN, a re-queued message):
+    /// received now, from `127.0.0.1`, no ESMTP parameters. `sender` is
+    /// empty for `<>` (bounces).
+    pub fn new(
+        id: QueueId,
+        channel: impl Into<String>,
+        host: impl Into<String>,
+        sender: impl Into<String>,
+        recipients: Vec<QueuedRecipient>,
+    ) -> Self {
+        Self {
+            id,
+            channel: channel.into(),
+            host: host.into(),
+            received_at: SystemTime::now(),
+            client: ClientRecord::default(),
+            sender: sender.into(),
+            body: None,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            mail_auth: None,
+            traceparent: None,
+            message_id: None,
+            size: 0,
+            recipients,
+        }
+    }
+
     /// Recipients still to be delivered.
     pub fn pending(&self) -> impl Iterator<Item = &QueuedRecipient> {
         self.recipients

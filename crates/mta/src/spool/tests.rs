@@ -1,25 +1,13 @@
-use std::time::SystemTime;
-
 use super::*;
 
 fn envelope(spool: &Spool, channel: &str, rcpts: &[&str]) -> Envelope {
-    Envelope {
-        id: spool.next_id(),
-        channel: channel.into(),
-        host: "store1".into(),
-        received_at: SystemTime::now(),
-        client: ClientRecord::default(),
-        sender: "bob@example.net".into(),
-        body: None,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        mail_auth: None,
-        traceparent: None,
-        message_id: None,
-        size: 0,
-        recipients: rcpts.iter().map(|r| QueuedRecipient::new(*r)).collect(),
-    }
+    Envelope::new(
+        spool.next_id(),
+        channel,
+        "store1",
+        "bob@example.net",
+        rcpts.iter().map(|r| QueuedRecipient::new(*r)).collect(),
+    )
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
