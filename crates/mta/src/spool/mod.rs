@@ -159,7 +159,10 @@ pub fn valid_channel(name: &str) -> bool {
 
 impl Spool {
     /// Opens (creating if needed) the spool and removes temporary files a
-    /// crash left behind. Blocking; call it at startup.
+    /// crash left behind. Blocking; call it once per process at startup
+    /// and clone the handle for every listener and worker: a second open
+    /// of the same directory would delete the first one's files in
+    /// progress. One spool directory belongs to one process.
     pub fn open(config: &SpoolConfig) -> Result<Spool, Error> {
         let root = config.dir.clone();
         fs::create_dir_all(&root).map_err(|e| Error::spool(&root, e))?;
