@@ -1,0 +1,237 @@
+//! Putting generated messages (DSNs) into the queue. A DSN is mail like
+//! any other: its recipient (the original sender) is routed with the
+//! relay's rewrite rules, the message is written to the spool with the
+//! same durability as received mail, and jobctl is told, so it is
+//! delivered, retried and logged by the ordinary channels.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use mail_mta::spool::Content;
+use mail_mta::{ClientRecord, Envelope, QueuedRecipient, Spool};
+use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
+use mail_proto::jobctl::v1::{Job, Recipient, SubmitRequest};
+use mail_routing::{Router, RoutingDirectory};
+use mail_smtp_proto::Body;
+use tonic::transport::Channel as GrpcChannel;
+
+use crate::deliver::host_for;
+use crate::dsn::Dsn;
+use crate::error::Error;
+
+/// Where the workers hand the DSNs they generate. The relay provides it;
+/// [`RoutedSink`] is the ordinary implementation.
+#[async_trait::async_trait]
+pub trait DsnSink: Send + Sync {
+    /// Queues `dsn` (about the message `original`) durably; an error makes
+    /// the worker keep the recipients it reports on for another attempt
+    /// rather than lose the notice.
+    async fn send(&self, dsn: Dsn, original: &Envelope) -> Result<(), Error>;
+}
+
+/// A message made here (a DSN, a notice) to put into the queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Reverse path; empty for `<>` (every DSN).
+    pub sender: String,
+    /// Envelope recipients.
+    pub recipients: Vec<String>,
+    /// The RFC 5322 message, CRLF line ends.
+    pub data: Vec<u8>,
+    /// The message holds 8-bit octets.
+    pub eight_bit: bool,
+    /// An address needs SMTPUTF8.
+    pub smtputf8: bool,
+    /// Its Message-ID, for the mail log.
+    pub message_id: Option<String>,
+    /// The trace it belongs to (the original message's).
+    pub traceparent: Option<String>,
+}
+
+/// The jobctl job announcing a queue entry of `relay`.
+pub fn job_for(relay: &str, env: &Envelope, priority: i32) -> Job {
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    };
+    Job {
+        queue_id: env.id.to_string(),
+        relay: relay.to_string(),
+        channel: env.channel.clone(),
+        host: env.host.clone(),
+        sender: env.sender.clone(),
+        recipients: env
+            .pending()
+            .map(|r| Recipient {
+                address: r.address.clone(),
+                orcpt: r.orcpt_text(),
+                notify: r.notify_keywords().into_iter().map(String::from).collect(),
+            })
+            .collect(),
+        size: env.size,
+        priority,
+        queued_at: secs(env.received_at),
+        traceparent: env.traceparent.clone().unwrap_or_default(),
+        message_id: env.message_id.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// Routes every recipient of `msg`, writes one queue file per channel and
+/// next hop (durably, like received mail) and submits each to jobctl.
+/// Returns the envelopes queued. A recipient routing refuses is an error
+/// (for a DSN: the sender's address no longer routes, so the notice is
+/// dropped by the caller with a log line).
+pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
+    spool: &Spool,
+    router: &Router,
+    directory: &D,
+    jobctl: &mut JobControllerClient<GrpcChannel>,
+    relay: &str,
+    msg: NewMessage,
+) -> Result<Vec<Envelope>, Error> {
+    let mut groups: Vec<(String, String, Vec<QueuedRecipient>)> = Vec::new();
+    for rcpt in &msg.recipients {
+        let route = router
+            .route(directory, rcpt)
+            .await
+            .map_err(|e| Error::Route {
+                address: rcpt.clone(),
+                reason: e.error.to_string(),
+            })?;
+        let host = host_for(&route.destination);
+        let q = QueuedRecipient::new(route.final_address.clone());
+        match groups
+            .iter_mut()
+            .find(|(c, h, _)| *c == route.channel && *h == host)
+        {
+            Some(g) => g.2.push(q),
+            None => groups.push((route.channel.clone(), host, vec![q])),
+        }
+    }
+    let now = SystemTime::now();
+    let envelopes: Vec<Envelope> = groups
+        .into_iter()
+        .map(|(channel, host, recipients)| Envelope {
+            id: spool.next_id(),
+            channel,
+            host,
+            received_at: now,
+            client: ClientRecord {
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port: 0,
+                helo: relay.to_string(),
+                tls: false,
+                auth: None,
+            },
+            sender: msg.sender.clone(),
+            body: msg.eight_bit.then_some(Body::EightBitMime),
+            smtputf8: msg.smtputf8,
+            ret: None,
+            envid: None,
+            mail_auth: None,
+            traceparent: msg.traceparent.clone(),
+            message_id: msg.message_id.clone(),
+            size: 0,
+            recipients,
+        })
+        .collect();
+    let queued = spool
+        .enqueue(envelopes, Vec::new(), Content::Bytes(msg.data))
+        .await?;
+    for env in &queued {
+        tracing::info!(
+            target: "mail_log",
+            event = "received",
+            queue_id = %env.id,
+            message_id = env.message_id.as_deref().unwrap_or(""),
+            channel = %env.channel,
+            sender = %env.sender,
+            recipients = env.recipients.len(),
+            size = env.size,
+            result = "generated",
+        );
+        // The spool is the truth: if jobctl is down now, the relay's
+        // startup scan (or its own retry) submits the entry later.
+        if let Err(e) = jobctl
+            .submit(SubmitRequest {
+                job: Some(job_for(relay, env, 0)),
+            })
+            .await
+        {
+            tracing::warn!(queue_id = %env.id, error = %e, "jobctl did not take the new entry; the spool scan submits it later");
+        }
+    }
+    Ok(queued)
+}
+
+/// The ordinary [`DsnSink`]: routes the DSN with the relay's router and
+/// directory, spools it and tells jobctl.
+pub struct RoutedSink {
+    spool: Spool,
+    router: Arc<Router>,
+    directory: Arc<dyn RoutingDirectory>,
+    jobctl: JobControllerClient<GrpcChannel>,
+    relay: String,
+}
+
+impl RoutedSink {
+    /// A sink for the relay called `relay` (its jobctl relay name).
+    pub fn new(
+        spool: Spool,
+        router: Arc<Router>,
+        directory: Arc<dyn RoutingDirectory>,
+        jobctl: JobControllerClient<GrpcChannel>,
+        relay: impl Into<String>,
+    ) -> Self {
+        Self {
+            spool,
+            router,
+            directory,
+            jobctl,
+            relay: relay.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DsnSink for RoutedSink {
+    async fn send(&self, dsn: Dsn, original: &Envelope) -> Result<(), Error> {
+        let msg = NewMessage {
+            sender: String::new(),
+            recipients: vec![dsn.recipient.clone()],
+            data: dsn.message,
+            eight_bit: dsn.eight_bit,
+            smtputf8: dsn.smtputf8,
+            message_id: Some(dsn.message_id),
+            traceparent: original.traceparent.clone(),
+        };
+        let mut client = self.jobctl.clone();
+        match enqueue_message(
+            &self.spool,
+            &self.router,
+            &*self.directory,
+            &mut client,
+            &self.relay,
+            msg,
+        )
+        .await
+        {
+            Err(Error::Route { address, reason }) => {
+                // The sender cannot be reached any more: nothing to return
+                // the notice to (it would be a double bounce).
+                tracing::warn!(
+                    target: "mail_log",
+                    event = "dsn_dropped",
+                    queue_id = %original.id,
+                    recipient = %address,
+                    result = %reason,
+                );
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+}
