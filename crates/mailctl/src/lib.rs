@@ -11,6 +11,7 @@ pub mod domain;
 pub mod group;
 pub mod http;
 pub mod queue;
+pub mod store;
 pub mod up;
 pub mod user;
 
@@ -38,6 +39,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List and steer the delivery queue (through the job controller).
     Queue(queue::QueueArgs),
+    /// The message store: quotas, mailboxes, reconstruct, snapshot/restore, export/import.
+    Store(store::StoreArgs),
 }
 
 /// Entry point of the `mailctl` binary.
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
             Command::Domain(args) => domain::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Queue(args) => queue::run(args).await,
+            Command::Store(args) => store::run(args).await,
         }
     });
     match result {

@@ -93,18 +93,20 @@ state_dir = {:?}
     )
 }
 
-/// The message store: file directory, one partition, LMTP on loopback.
+/// The message store: file directory, one partition, LMTP on loopback,
+/// and the (unauthenticated, loopback-only) gRPC admin API.
 fn mailstore_config(l: &Layout, binary: &str) -> String {
     let store = l.dir.join("data").join("store");
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
     format!(
-        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n",
+        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n",
         base_config(l, binary),
         l.tls.cert.display().to_string(),
         l.tls.key.display().to_string(),
         store.join("system").display().to_string(),
         store.join("primary").display().to_string(),
         directory,
+        SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
     )
 }
@@ -124,6 +126,7 @@ const SERVICES: &[ServiceSpec] = &[
             ("imap", "imap"),
             ("pop3", "pop3"),
             ("http", "store_http"),
+            ("admin_grpc", "store_admin_grpc"),
         ],
         config: mailstore_config,
     },

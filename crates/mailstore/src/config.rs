@@ -36,6 +36,10 @@ pub struct MailstoreConfig {
     /// delivery channel (postmaster notices, quota warnings, recalls).
     #[serde(default)]
     pub guaranteed_lmtp: Option<LmtpConfig>,
+    /// The gRPC admin API (`store.admin.v1`); off when absent. It is
+    /// unauthenticated: loopback or a private network only.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
 }
 
 impl Validate for MailstoreConfig {
@@ -54,6 +58,9 @@ impl Validate for MailstoreConfig {
         v.nested("store", &self.store);
         v.nested("directory", &self.directory);
         v.nested("lmtp", &self.lmtp);
+        if let Some(a) = &self.admin {
+            v.nested("admin", a);
+        }
         if let Some(g) = &self.guaranteed_lmtp {
             v.nested("guaranteed_lmtp", g);
             if g.listener.listen == self.lmtp.listener.listen && g.listener.listen.port() != 0 {

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod config;
 pub mod lmtp;
 
@@ -32,6 +33,9 @@ pub enum Error {
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),
+    /// The admin API could not bind its address.
+    #[error("{0}")]
+    Admin(std::io::Error),
 }
 
 /// Opens the store and directory and starts the listeners; returns once
@@ -62,6 +66,14 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         let server = mail_lmtp::LmtpServer::new(g.clone(), mailboxes(true));
         let addr = server.serve(tls, &ctx.shutdown).await?;
         ctx.publish_port("lmtp_guaranteed", addr);
+    }
+    if let Some(a) = &cfg.admin {
+        let admin = admin::AdminService::new(store.clone(), directory.clone());
+        let addr = admin
+            .serve(a.listen, &ctx.shutdown)
+            .await
+            .map_err(Error::Admin)?;
+        ctx.publish_port("admin_grpc", addr);
     }
     // Close the committer cleanly once sessions have drained.
     let stop = ctx.shutdown.clone();

@@ -77,15 +77,18 @@ impl Store {
     /// removes message files whose delivery never committed. Work is
     /// proportional to what was in flight, not to the store's size.
     pub fn open(cfg: StoreConfig) -> Result<Store> {
+        std::fs::create_dir_all(&cfg.system_path)
+            .map_err(|e| StoreError::io(&cfg.system_path, e))?;
+        // RocksDB's lock comes first: a second opener (a mistaken second
+        // service, an offline `mailctl store` command) must fail here,
+        // before it empties the `tmp/` of deliveries in flight.
+        let db = Db::open(&cfg.system_path, cfg.block_cache_size)?;
         for root in cfg.partitions.values() {
             let tmp = layout::tmp_dir(root);
             fsutil::remove_tree(&tmp)?;
             fsutil::mkdir_durable(&tmp)?;
             fsutil::mkdir_durable(&layout::users_dir(root))?;
         }
-        std::fs::create_dir_all(&cfg.system_path)
-            .map_err(|e| StoreError::io(&cfg.system_path, e))?;
-        let db = Db::open(&cfg.system_path, cfg.block_cache_size)?;
         let metrics = Metrics::new(&db);
         let committer = Committer::start(
             db.clone(),
