@@ -362,3 +362,4 @@ pub fn queued(spool: &Spool, channel: &str) -> Vec<PathBuf> {
 pub fn rcpt(a: &str) -> QueuedRecipient {
     QueuedRecipient::new(a)
 }
+pub mod mailstore;
