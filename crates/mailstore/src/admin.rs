@@ -568,3 +568,65 @@ impl StoreAdmin for AdminService {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_core::{Validate, Validator};
+
+    fn problems(listen: &str, allow_public: bool) -> usize {
+        let cfg = AdminConfig {
+            listen: listen.parse().unwrap(),
+            allow_public,
+        };
+        let mut v = Validator::new();
+        cfg.validate(&mut v);
+        v.problems().len()
+    }
+
+    #[test]
+    fn only_private_addresses_unless_allowed() {
+        for ok in [
+            "127.0.0.1:0",
+            "10.1.2.3:7025",
+            "192.168.0.9:1",
+            "[::1]:0",
+            "[fd00::1]:0",
+        ] {
+            assert_eq!(problems(ok, false), 0, "{ok}");
+        }
+        for bad in [
+            "0.0.0.0:7025",
+            "203.0.113.5:7025",
+            "[::]:0",
+            "[2001:db8::1]:0",
+        ] {
+            assert_eq!(problems(bad, false), 1, "{bad}");
+            assert_eq!(problems(bad, true), 0, "{bad}");
+        }
+    }
+
+    #[test]
+    fn store_errors_map_to_actionable_codes() {
+        use tonic::Code;
+        let nf = StoreError::MailboxNotFound {
+            owner: "a".into(),
+            name: "INBOX".into(),
+        };
+        assert_eq!(status(nf).code(), Code::NotFound);
+        assert_eq!(
+            status(StoreError::Invalid("x".into())).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            status(StoreError::Commit("stopped".into())).code(),
+            Code::Unavailable
+        );
+        let cut = StoreError::Archive {
+            record: 3,
+            offset: 10,
+            message: "truncated".into(),
+        };
+        assert_eq!(status(cut).code(), Code::InvalidArgument);
+    }
+}
