@@ -650,3 +650,14 @@ fn bad_input_cases() {
         ErrorKind::Syntax(_)
     ));
 }
+
+#[test]
+fn deep_search_with_server_limits() {
+    let o = ParseOptions {
+        max_depth: 32,
+        ..opts()
+    };
+    let deep = format!("b3 SEARCH {}ALL{}\r\n", "(".repeat(5000), ")".repeat(5000));
+    let e = parse_command(deep.as_bytes(), &o).expect_err("deep");
+    assert_eq!(e.kind, ErrorKind::TooDeep);
+}

@@ -1,6 +1,6 @@
 //! Building one `* n FETCH (...)` response item by item.
 
-use super::{flag_list, write_literal, write_literal8, write_nstring, write_string};
+use super::{flag_list, write_literal, write_literal8, write_nstring};
 
 /// An untagged FETCH response under construction.
 #[derive(Debug)]
@@ -71,8 +71,7 @@ impl FetchResponse {
         self.name(name);
         match data {
             None => self.out.extend_from_slice(b"NIL"),
-            Some(d) if d.len() > 64 => write_literal(&mut self.out, d),
-            Some(d) => write_string(&mut self.out, d, self.utf8),
+            Some(d) => write_literal(&mut self.out, d),
         }
         self
     }

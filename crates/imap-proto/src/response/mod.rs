@@ -76,11 +76,7 @@ pub fn write_astring(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
 /// Appends a mailbox name, encoded for the session's mode.
 pub fn write_mailbox(out: &mut Vec<u8>, name: &str, utf8: bool) {
     let wire = crate::mailbox::encode_mailbox(name, utf8);
-    if wire.eq_ignore_ascii_case("INBOX") {
-        out.extend_from_slice(b"INBOX");
-    } else {
-        write_string(out, wire.as_bytes(), utf8);
-    }
+    write_astring(out, wire.as_bytes(), utf8);
 }
 
 /// `(\Seen $Label)`.
@@ -109,7 +105,8 @@ pub fn capability_line<S: AsRef<str>>(caps: &[S]) -> Vec<u8> {
 
 /// `+ text` continuation request.
 pub fn continuation(text: &str) -> Vec<u8> {
-    format!("+ {}\r\n", clean_text(text)).into_bytes()
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    format!("+ {text}\r\n").into_bytes()
 }
 
 /// Makes free text safe for a response line: no CR/LF/NUL, no `[` at the
@@ -146,6 +143,9 @@ mod tests {
         assert_eq!(out, b"\"NIL\"");
         out.clear();
         write_mailbox(&mut out, "Entw\u{fc}rfe", false);
-        assert_eq!(out, b"\"Entw&APw-rfe\"");
+        assert_eq!(out, b"Entw&APw-rfe");
+        out.clear();
+        write_mailbox(&mut out, "Sent Items", false);
+        assert_eq!(out, b"\"Sent Items\"");
     }
 }

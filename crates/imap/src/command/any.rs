@@ -1,0 +1,83 @@
+//! CAPABILITY, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC
+//! 2342). NOOP and CHECK are answered in the dispatcher: the mailbox
+//! updates they exist for are sent before every command anyway.
+
+use mail_imap_proto::response::{Code, capability_line};
+
+use super::OTHER_USERS;
+use crate::session::{Flow, Session};
+
+impl Session {
+    pub(crate) fn capability(&mut self, tag: &str) -> Flow {
+        let caps = self.capabilities();
+        self.push(&capability_line(&caps));
+        self.ok(tag, None, "CAPABILITY completed")
+    }
+
+    pub(crate) fn logout(&mut self, tag: &str) -> Flow {
+        self.bye("Logging out");
+        self.ok(tag, None, "LOGOUT completed");
+        self.state = crate::session::State::Logout;
+        Flow::Close
+    }
+
+    pub(crate) fn id(&mut self, tag: &str) -> Flow {
+        let version = env!("CARGO_PKG_VERSION");
+        self.push(format!("* ID (\"name\" \"Tiermail\" \"version\" \"{version}\")\r\n").as_bytes());
+        self.ok(tag, None, "ID completed")
+    }
+
+    pub(crate) fn enable(&mut self, tag: &str, caps: &[String]) -> Flow {
+        let mut enabled = Vec::new();
+        for c in caps {
+            let on = match c.as_str() {
+                "CONDSTORE" => {
+                    self.enabled.condstore = true;
+                    true
+                }
+                "QRESYNC" => {
+                    self.enabled.qresync = true;
+                    self.enabled.condstore = true;
+                    true
+                }
+                "UTF8=ACCEPT" => {
+                    self.enabled.utf8 = true;
+                    true
+                }
+                "IMAP4REV2" => {
+                    self.enabled.rev2 = true;
+                    true
+                }
+                _ => false,
+            };
+            if on {
+                enabled.push(if c == "IMAP4REV2" {
+                    "IMAP4rev2"
+                } else {
+                    c.as_str()
+                });
+            }
+        }
+        let mut line = String::from("* ENABLED");
+        for c in enabled {
+            line.push(' ');
+            line.push_str(c);
+        }
+        line.push_str("\r\n");
+        self.push(line.as_bytes());
+        self.ok(tag, None, "ENABLE completed")
+    }
+
+    pub(crate) fn namespace(&mut self, tag: &str) -> Flow {
+        self.push(
+            format!("* NAMESPACE ((\"\" \"/\")) ((\"{OTHER_USERS}/\" \"/\")) NIL\r\n").as_bytes(),
+        );
+        self.ok(tag, None, "NAMESPACE completed")
+    }
+
+    /// Tagged OK after login, with the new capabilities (RFC 3501 6.2.3).
+    pub(crate) fn login_ok(&mut self, tag: &str) -> Flow {
+        let caps = self.capabilities();
+        self.ok(tag, Some(Code::Capability(caps)), "Logged in")
+    }
+}

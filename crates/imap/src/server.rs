@@ -1,0 +1,93 @@
+//! [`ImapServer`]: the [`Handler`] the listener calls for each connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mail_core::Shutdown;
+use mail_core::listener::{Conn, Handler, Listener};
+use mail_directory::Directory;
+use mail_store::Store;
+use rustls::ServerConfig;
+use tracing::Instrument;
+
+use crate::config::ImapConfig;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::session::Session;
+
+/// What every session of one server shares.
+pub(crate) struct Shared {
+    pub(crate) config: ImapConfig,
+    pub(crate) store: Store,
+    pub(crate) directory: Arc<dyn Directory>,
+    pub(crate) metrics: Metrics,
+}
+
+/// The IMAP protocol handler over a store and a directory.
+pub struct ImapServer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ImapServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapServer")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl ImapServer {
+    /// A server with `config` over `store`, authenticating through
+    /// `directory` (store user = directory uid).
+    pub fn new(config: ImapConfig, store: Store, directory: Arc<dyn Directory>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                store,
+                directory,
+                metrics: Metrics::new(),
+            }),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ImapConfig {
+        &self.shared.config
+    }
+
+    /// Binds the configured listener and serves until `shutdown`; returns
+    /// the bound address (useful with port 0). `tls` enables STARTTLS (or
+    /// implicit TLS when the listener says `tls = "implicit"`).
+    pub async fn serve(
+        self,
+        tls: Option<Arc<ServerConfig>>,
+        shutdown: &Shutdown,
+    ) -> Result<SocketAddr, Error> {
+        let addr = self.shared.config.listener.listen;
+        let bind = |source| Error::Bind { addr, source };
+        let listener = Listener::bind("imap", &self.shared.config.listener, tls)
+            .await
+            .map_err(bind)?;
+        let local = listener.local_addr().map_err(bind)?;
+        listener.serve(Arc::new(self), shutdown.clone());
+        Ok(local)
+    }
+}
+
+impl Handler for ImapServer {
+    fn handle(&self, conn: Conn, shutdown: Shutdown) -> impl Future<Output = ()> + Send {
+        let span = tracing::info_span!(
+            "imap.session",
+            peer = %conn.peer,
+            tls = conn.is_tls(),
+            user = tracing::field::Empty,
+        );
+        self.shared.metrics.session();
+        let session = Session::new(self.shared.clone());
+        session.run(conn, shutdown).instrument(span)
+    }
+
+    fn busy_reply(&self) -> &'static [u8] {
+        b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n"
+    }
+}

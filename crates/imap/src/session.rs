@@ -1,0 +1,417 @@
+//! One IMAP session: an explicit state machine fed with parsed commands.
+//!
+//! ```text
+//! NotAuthenticated --LOGIN/AUTHENTICATE--> Authenticated --SELECT/EXAMINE--> Selected
+//!        |                                     ^    |                          |
+//!        |                                     |    +---------LOGOUT-----------+--> Logout
+//!        +--STARTTLS (same state, new stream)  +--CLOSE/UNSELECT/failed SELECT-+
+//! ```
+//!
+//! The run loop frames commands with `mail_imap_proto::parse_command`
+//! (sending `+` for synchronizing literals, refusing oversized ones before
+//! reading them), runs each through [`crate::command`], and writes the
+//! responses once no further complete command is buffered (pipelining).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_core::Shutdown;
+use mail_core::listener::Conn;
+use mail_imap_proto::response::{Code, Status, StatusKind};
+use mail_imap_proto::{ParseOptions, Parsed, parse_command};
+use mail_store::QuotaLimits;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::server::Shared;
+use crate::view::{SyncMode, View};
+
+/// Responses queued beyond this are written even while pipelining.
+const MAX_QUEUED: usize = 256 * 1024;
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    /// Directory uid, also the store's user id.
+    pub(crate) uid: String,
+    /// Limits from the directory, enforced by the store on APPEND/COPY.
+    pub(crate) quota: QuotaLimits,
+}
+
+/// Where the session is (RFC 3501 3).
+pub(crate) enum State {
+    /// Before LOGIN/AUTHENTICATE.
+    NotAuthenticated,
+    /// Logged in, no mailbox selected.
+    Authenticated(User),
+    /// A mailbox is selected.
+    Selected(User, Box<View>),
+    /// LOGOUT accepted; the connection closes.
+    Logout,
+}
+
+/// Extensions the client turned on (RFC 5161 ENABLE and implicit ones).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Enabled {
+    pub(crate) condstore: bool,
+    pub(crate) qresync: bool,
+    pub(crate) utf8: bool,
+    pub(crate) rev2: bool,
+}
+
+/// What the run loop does after a command.
+pub(crate) enum Flow {
+    Continue,
+    Close,
+    StartTls,
+}
+
+/// Why reading more input stopped.
+pub(crate) enum ReadEnd {
+    Closed,
+    Timeout,
+    Shutdown,
+    TooLong,
+}
+
+/// A session's state and buffers.
+pub struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) state: State,
+    pub(crate) enabled: Enabled,
+    pub(crate) tls: bool,
+    pub(crate) can_start_tls: bool,
+    pub(crate) inbuf: Vec<u8>,
+    pub(crate) out: Vec<u8>,
+    pub(crate) bad_commands: u32,
+    pub(crate) auth_failures: u32,
+    /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
+    pub(crate) saved: Vec<u32>,
+    continued: Option<usize>,
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            state: State::NotAuthenticated,
+            enabled: Enabled::default(),
+            tls: false,
+            can_start_tls: false,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            bad_commands: 0,
+            auth_failures: 0,
+            saved: Vec::new(),
+            continued: None,
+        }
+    }
+
+    pub(crate) fn parse_options(&self) -> ParseOptions {
+        let c = &self.shared.config;
+        ParseOptions {
+            max_line: c.max_line,
+            max_literal: c.max_message_size,
+            max_command: c.max_message_size + c.max_line as u64 * 4,
+            max_depth: c.max_depth,
+            utf8_names: self.utf8(),
+        }
+    }
+
+    /// Mailbox names and quoted strings are UTF-8.
+    pub(crate) fn utf8(&self) -> bool {
+        self.enabled.utf8 || self.enabled.rev2
+    }
+
+    pub(crate) fn sync_mode(&self, allow_expunge: bool) -> SyncMode {
+        SyncMode {
+            allow_expunge,
+            condstore: self.enabled.condstore,
+            qresync: self.enabled.qresync,
+            utf8: self.utf8(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn ok(&mut self, tag: &str, code: Option<Code>, text: &str) -> Flow {
+        self.push(&Status::ok(tag, code, text).to_bytes());
+        Flow::Continue
+    }
+
+    pub(crate) fn no(&mut self, tag: &str, code: Option<Code>, text: &str) -> Flow {
+        self.push(&Status::no(tag, code, text).to_bytes());
+        Flow::Continue
+    }
+
+    pub(crate) fn bad(&mut self, tag: &str, text: &str) -> Flow {
+        self.bad_commands += 1;
+        self.push(&Status::bad(tag, None, text).to_bytes());
+        if self.bad_commands >= self.shared.config.max_bad_commands {
+            self.bye("Too many invalid commands");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    pub(crate) fn bye(&mut self, text: &str) {
+        self.push(&Status::untagged(StatusKind::Bye, None, text).to_bytes());
+    }
+
+    pub(crate) async fn flush(&mut self, conn: &mut Conn) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            conn.stream.write_all(&self.out).await?;
+            conn.stream.flush().await?;
+            self.out.clear();
+            if self.out.capacity() > MAX_QUEUED {
+                self.out.shrink_to(4096);
+            }
+        }
+        Ok(())
+    }
+
+    fn timeout(&self) -> Duration {
+        match self.state {
+            State::NotAuthenticated => self.shared.config.login_timeout,
+            _ => self.shared.config.idle_timeout,
+        }
+    }
+
+    /// Reads more bytes into `inbuf`.
+    pub(crate) async fn read_more(
+        &mut self,
+        conn: &mut Conn,
+        shutdown: &Shutdown,
+        timeout: Duration,
+    ) -> Result<(), ReadEnd> {
+        let mut buf = [0u8; 16 * 1024];
+        let read = tokio::select! {
+            _ = shutdown.triggered() => return Err(ReadEnd::Shutdown),
+            r = tokio::time::timeout(timeout, conn.stream.read(&mut buf)) => r,
+        };
+        match read {
+            Err(_) => Err(ReadEnd::Timeout),
+            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadEnd::Closed),
+            Ok(Ok(n)) => {
+                self.inbuf.extend_from_slice(&buf[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads one plain line (AUTHENTICATE responses, IDLE's DONE).
+    pub(crate) async fn read_line(
+        &mut self,
+        conn: &mut Conn,
+        shutdown: &Shutdown,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ReadEnd> {
+        loop {
+            match mail_imap_proto::parse_line(&self.inbuf, self.shared.config.max_line) {
+                Ok(Some((line, consumed))) => {
+                    let line = line.to_vec();
+                    self.inbuf.drain(..consumed);
+                    return Ok(line);
+                }
+                Ok(None) => {}
+                Err(_) => return Err(ReadEnd::TooLong),
+            }
+            self.flush(conn).await.map_err(|_| ReadEnd::Closed)?;
+            self.read_more(conn, shutdown, timeout).await?;
+        }
+    }
+
+    fn greeting(&mut self) {
+        let caps = self.capabilities();
+        let text = format!(
+            "{} IMAP4rev1 IMAP4rev2 service ready",
+            self.shared.config.hostname
+        );
+        self.push(
+            &Status::untagged(StatusKind::Ok, Some(Code::Capability(caps)), &text).to_bytes(),
+        );
+    }
+
+    /// Serves the connection until LOGOUT, close, timeout or shutdown.
+    pub(crate) async fn run(mut self, mut conn: Conn, shutdown: Shutdown) {
+        self.tls = conn.is_tls();
+        self.can_start_tls = conn.can_start_tls();
+        self.greeting();
+        loop {
+            loop {
+                let opts = self.parse_options();
+                match parse_command(&self.inbuf, &opts) {
+                    Ok(Parsed::Complete { command, consumed }) => {
+                        self.inbuf.drain(..consumed);
+                        self.continued = None;
+                        let flow =
+                            crate::command::execute(&mut self, command, &mut conn, &shutdown).await;
+                        match flow {
+                            Flow::Continue => {}
+                            Flow::Close => {
+                                let _ = self.flush(&mut conn).await;
+                                let _ = conn.stream.shutdown().await;
+                                return;
+                            }
+                            Flow::StartTls => {
+                                if self.flush(&mut conn).await.is_err() {
+                                    return;
+                                }
+                                // RFC 3501 6.2.1: nothing sent before the handshake counts.
+                                self.inbuf.clear();
+                                match conn.start_tls().await {
+                                    Ok(upgraded) => {
+                                        conn = upgraded;
+                                        self.tls = true;
+                                        self.can_start_tls = false;
+                                    }
+                                    Err(e) => {
+                                        tracing::info!(error = %e, "STARTTLS handshake failed");
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        if self.out.len() > MAX_QUEUED && self.flush(&mut conn).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Parsed::Incomplete) => break,
+                    Ok(Parsed::NeedLiteral {
+                        synchronizing,
+                        offset,
+                        ..
+                    }) => {
+                        if synchronizing && self.continued != Some(offset) {
+                            self.continued = Some(offset);
+                            self.push(b"+ Ready for literal data\r\n");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "bad command");
+                        self.continued = None;
+                        self.bad_commands += 1;
+                        self.push(&e.response());
+                        match e.consumed {
+                            Some(n) if self.bad_commands < self.shared.config.max_bad_commands => {
+                                self.inbuf.drain(..n.min(self.inbuf.len()));
+                            }
+                            _ => {
+                                self.bye("Cannot recover from the previous error, closing");
+                                let _ = self.flush(&mut conn).await;
+                                let _ = conn.stream.shutdown().await;
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            if self.flush(&mut conn).await.is_err() {
+                return;
+            }
+            let timeout = self.timeout();
+            match self.read_more(&mut conn, &shutdown, timeout).await {
+                Ok(()) => {}
+                Err(ReadEnd::Shutdown) => {
+                    self.bye("Server shutting down");
+                    let _ = self.flush(&mut conn).await;
+                    return;
+                }
+                Err(ReadEnd::Timeout) => {
+                    self.bye("Autologout; idle for too long");
+                    let _ = self.flush(&mut conn).await;
+                    return;
+                }
+                Err(ReadEnd::Closed | ReadEnd::TooLong) => return,
+            }
+        }
+    }
+
+    /// The capabilities for the current state (RFC 3501 7.2.1).
+    pub(crate) fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<String> = vec!["IMAP4rev1".into(), "IMAP4rev2".into()];
+        let authed = !matches!(self.state, State::NotAuthenticated);
+        if !authed {
+            if self.can_start_tls {
+                caps.push("STARTTLS".into());
+            }
+            if self.login_allowed() {
+                caps.extend(["AUTH=PLAIN".into(), "AUTH=LOGIN".into()]);
+            } else {
+                caps.push("LOGINDISABLED".into());
+            }
+            caps.push("SASL-IR".into());
+        }
+        for c in [
+            "LITERAL+",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "CHILDREN",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "CONDSTORE",
+            "QRESYNC",
+            "ESEARCH",
+            "SEARCHRES",
+            "SORT",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "QUOTA=RES-MESSAGE",
+            "ACL",
+            "RIGHTS=texk",
+            "BINARY",
+            "STATUS=SIZE",
+            "UTF8=ACCEPT",
+        ] {
+            caps.push(c.into());
+        }
+        caps.push(format!(
+            "APPENDLIMIT={}",
+            self.shared.config.max_message_size
+        ));
+        caps
+    }
+
+    /// LOGIN/AUTHENTICATE allowed now (RFC 3501 6.2.3, RFC 9051 11.1).
+    pub(crate) fn login_allowed(&self) -> bool {
+        self.tls || self.shared.config.allow_plaintext_login
+    }
+
+    /// The logged-in user, if any.
+    pub(crate) fn user(&self) -> Option<&User> {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Reports changes to the selected mailbox (see [`View::sync`]).
+    pub(crate) async fn sync(&mut self, allow_expunge: bool) {
+        let mode = self.sync_mode(allow_expunge);
+        let State::Selected(_, view) = &mut self.state else {
+            return;
+        };
+        let mut out = Vec::new();
+        if let Err(e) = view.sync(&self.shared.store, mode, &mut out).await {
+            tracing::warn!(error = %e, "mailbox sync failed");
+        }
+        let gone = view.gone;
+        self.out.extend_from_slice(&out);
+        if gone && let State::Selected(user, _) = std::mem::replace(&mut self.state, State::Logout)
+        {
+            self.state = State::Authenticated(user);
+            self.push(b"* OK [CLOSED] The selected mailbox was deleted or renamed\r\n");
+        }
+    }
+}
