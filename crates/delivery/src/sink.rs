@@ -168,21 +168,22 @@ pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
 }
 
 /// The ordinary [`DsnSink`]: routes the DSN with the relay's router and
-/// directory, spools it and tells jobctl.
-pub struct RoutedSink {
+/// directory (`RoutedSink<dyn mail_directory::Directory>` for the relay's
+/// directory handle), spools it and tells jobctl.
+pub struct RoutedSink<D: RoutingDirectory + ?Sized + 'static> {
     spool: Spool,
     router: Arc<Router>,
-    directory: Arc<dyn RoutingDirectory>,
+    directory: Arc<D>,
     jobctl: JobControllerClient<GrpcChannel>,
     relay: String,
 }
 
-impl RoutedSink {
+impl<D: RoutingDirectory + ?Sized + 'static> RoutedSink<D> {
     /// A sink for the relay called `relay` (its jobctl relay name).
     pub fn new(
         spool: Spool,
         router: Arc<Router>,
-        directory: Arc<dyn RoutingDirectory>,
+        directory: Arc<D>,
         jobctl: JobControllerClient<GrpcChannel>,
         relay: impl Into<String>,
     ) -> Self {
@@ -197,7 +198,7 @@ impl RoutedSink {
 }
 
 #[async_trait::async_trait]
-impl DsnSink for RoutedSink {
+impl<D: RoutingDirectory + ?Sized + 'static> DsnSink for RoutedSink<D> {
     async fn send(&self, dsn: Dsn, original: &Envelope) -> Result<(), Error> {
         let msg = NewMessage {
             sender: String::new(),

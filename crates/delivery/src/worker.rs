@@ -18,7 +18,7 @@
 //! worker to lease the job reports it from the file without delivering.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use mail_core::shutdown::Shutdown;
 use mail_mta::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
@@ -529,10 +529,7 @@ impl Worker {
             Some(Ret::Headers) => false,
             None => self.rt.channel.dsn.default_return == DsnReturn::Full,
         };
-        let until = SystemTime::now()
-            .max(env.received_at)
-            .checked_add(Duration::ZERO)
-            .map(|_| env.received_at + self.rt.channel.max_lifetime);
+        let until = Some(env.received_at + self.rt.channel.max_lifetime);
         let n = rcpts.len();
         let req = DsnRequest {
             reporting_mta: &self.config.hostname,
@@ -564,12 +561,4 @@ fn status_of(reply: Option<&str>, default: &str) -> String {
         .filter(|s| s.split('.').count() == 3 && s.starts_with('4'))
         .map(String::from)
         .unwrap_or_else(|| default.to_string())
-}
-
-/// Unix seconds, for logs.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
