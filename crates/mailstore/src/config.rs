@@ -36,6 +36,9 @@ pub struct MailstoreConfig {
     /// delivery channel (postmaster notices, quota warnings, recalls).
     #[serde(default)]
     pub guaranteed_lmtp: Option<LmtpConfig>,
+    /// POP3 (RFC 1939) on users' INBOXes; off when absent.
+    #[serde(default)]
+    pub pop3: Option<mail_pop3::Pop3Config>,
     /// The gRPC admin API (`store.admin.v1`); off when absent. It is
     /// unauthenticated: loopback or a private network only.
     #[serde(default)]
@@ -58,6 +61,9 @@ impl Validate for MailstoreConfig {
         v.nested("store", &self.store);
         v.nested("directory", &self.directory);
         v.nested("lmtp", &self.lmtp);
+        if let Some(p) = &self.pop3 {
+            v.nested("pop3", p);
+        }
         if let Some(a) = &self.admin {
             v.nested("admin", a);
         }

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod config;
 pub mod lmtp;
+pub mod pop3;
 
 pub use config::MailstoreConfig;
 pub use lmtp::StoreMailboxes;
@@ -30,6 +31,9 @@ pub enum Error {
     /// A listener would not start.
     #[error("{0}")]
     Lmtp(#[from] mail_lmtp::Error),
+    /// The POP3 listener would not start.
+    #[error("{0}")]
+    Pop3(#[from] mail_pop3::Error),
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),
@@ -62,6 +66,15 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     let server = mail_lmtp::LmtpServer::new(cfg.lmtp.clone(), mailboxes(false));
     let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
     ctx.publish_port("lmtp", addr);
+    if let Some(p) = &cfg.pop3 {
+        let server = mail_pop3::Pop3Server::new(
+            p.clone(),
+            Arc::new(pop3::DirectoryAuth::new(directory.clone())),
+            Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone())),
+        );
+        let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+        ctx.publish_port("pop3", addr);
+    }
     if let Some(g) = &cfg.guaranteed_lmtp {
         let server = mail_lmtp::LmtpServer::new(g.clone(), mailboxes(true));
         let addr = server.serve(tls, &ctx.shutdown).await?;
