@@ -99,6 +99,34 @@ pub fn required_sections(binary: &str, ip: IpAddr, dir: &Path) -> String {
                 lmtp = SocketAddr::new(ip, 0),
             )
         }
+        "mta-inbound" | "mta-outbound" => {
+            let data = dir.join("directory-data.toml");
+            if !data.exists() {
+                mail_directory::file::FileDirectory::create(&data, &Default::default())
+                    .expect("create an empty file directory");
+            }
+            let routing = dir.join("routing.toml");
+            let text = mail_routing::fill(
+                mail_routing::INBOUND_DEFAULT,
+                &[
+                    ("DOMAIN", "example.test"),
+                    ("LOCAL_HOST", "mx.example.test"),
+                    ("LMTP_PORT", "24"),
+                    ("POSTMASTER", "postmaster@example.test"),
+                ],
+            )
+            .expect("fill the shipped routing file");
+            std::fs::write(&routing, text).expect("write routing");
+            // jobctl is dialled lazily: a relay starts (and queues) while
+            // its job controller is away.
+            format!(
+                "routing = {routing:?}\n[directory]\nbackend = \"file\"\npath = {data:?}\n[spool]\ndir = {spool:?}\n[delivery]\njobctl = \"http://127.0.0.1:9\"\nrelay = \"{binary}\"\nhostname = \"mx.example.test\"\n[smtp.listener]\nlisten = \"{smtp}\"\n",
+                routing = routing.display().to_string(),
+                data = data.display().to_string(),
+                spool = dir.join("spool").display().to_string(),
+                smtp = SocketAddr::new(ip, 0),
+            )
+        }
         _ => String::new(),
     }
 }

@@ -121,11 +121,10 @@ pub async fn lookups_per_second(
     tokio::time::sleep(run_for).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
-        t.await
-            .map_err(|e| DirectoryError::Unavailable {
-                server: "benchmark".into(),
-                reason: format!("lookup task failed: {e}"),
-            })??;
+        t.await.map_err(|e| DirectoryError::Unavailable {
+            server: "benchmark".into(),
+            reason: format!("lookup task failed: {e}"),
+        })??;
     }
     Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod group;
 pub mod http;
 pub mod queue;
+pub mod route;
 pub mod store;
 pub mod up;
 pub mod user;
@@ -39,6 +40,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List and steer the delivery queue (through the job controller).
     Queue(queue::QueueArgs),
+    /// Routing dry runs: `mailctl route test ADDRESS`.
+    Route(route::RouteArgs),
     /// The message store: quotas, mailboxes, reconstruct, snapshot/restore, export/import.
     Store(store::StoreArgs),
 }
@@ -58,7 +61,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        let done = match cli.command {
             Command::Up(args) => up::run(args).await,
             Command::User(args) => user::run(args).await,
             Command::Group(args) => group::run(args).await,
@@ -66,10 +69,13 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Queue(args) => queue::run(args).await,
             Command::Store(args) => store::run(args).await,
-        }
+            // Its exit status says whether the address routes.
+            Command::Route(args) => return route::run(args).await,
+        };
+        done.map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("mailctl: {e:#}");
             ExitCode::FAILURE

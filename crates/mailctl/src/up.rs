@@ -67,7 +67,22 @@ struct ServiceSpec {
     binary: &'static str,
     /// `(key in the service's ports file, key in endpoints.json)`.
     endpoints: &'static [(&'static str, &'static str)],
-    config: fn(&Layout, &str) -> String,
+    config: fn(&Layout, &str, &Endpoints) -> anyhow::Result<String>,
+}
+
+/// `endpoints.json` as built so far: services started earlier, by key.
+type Endpoints = BTreeMap<String, serde_json::Value>;
+
+/// The address a started service published under `key`.
+fn endpoint<'a>(e: &'a Endpoints, key: &str) -> anyhow::Result<&'a str> {
+    e.get(key)
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("no {key} endpoint (is the service that serves it running?)"))
+}
+
+/// A service with no configuration of its own yet.
+fn plain_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
+    Ok(base_config(l, binary))
 }
 
 /// The common `[service]` and `[telemetry]` sections.
@@ -80,8 +95,8 @@ fn base_config(l: &Layout, binary: &str) -> String {
 }
 
 /// The job controller: state under `DIR/data/jobctl`.
-fn jobctl_config(l: &Layout, binary: &str) -> String {
-    format!(
+fn jobctl_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
+    Ok(format!(
         "{}
 [jobctl]
 listen = \"{}\"
@@ -90,16 +105,17 @@ state_dir = {:?}
         base_config(l, binary),
         SocketAddr::new(l.host, 0),
         l.dir.join("data").join("jobctl").display().to_string(),
-    )
+    ))
 }
 
 /// The message store: file directory, one partition, LMTP on loopback,
-/// and the (unauthenticated, loopback-only) gRPC admin API.
-fn mailstore_config(l: &Layout, binary: &str) -> String {
+/// POP3 with STARTTLS (plaintext logins only after STLS), and the
+/// (unauthenticated, loopback-only) gRPC admin API.
+fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
     let store = l.dir.join("data").join("store");
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
-    format!(
-        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n",
+    Ok(format!(
+        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n\n[pop3.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n",
         base_config(l, binary),
         l.tls.cert.display().to_string(),
         l.tls.key.display().to_string(),
@@ -108,7 +124,96 @@ fn mailstore_config(l: &Layout, binary: &str) -> String {
         directory,
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
-    )
+        SocketAddr::new(l.host, 0),
+    ))
+}
+
+/// The parts both relays share: TLS, directory, spool, jobctl link.
+fn relay_common(l: &Layout, binary: &str, e: &Endpoints, routing: &Path) -> anyhow::Result<String> {
+    let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    Ok(format!(
+        "routing = {:?}\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n{}\n[spool]\ndir = {:?}\n\n[delivery]\njobctl = \"http://{}\"\nrelay = \"{binary}\"\nhostname = \"{binary}.{DEMO_DOMAIN}\"\n",
+        routing.display().to_string(),
+        base_config(l, binary),
+        l.tls.cert.display().to_string(),
+        l.tls.key.display().to_string(),
+        directory,
+        l.dir
+            .join("data")
+            .join("spool")
+            .join(binary)
+            .display()
+            .to_string(),
+        endpoint(e, "jobctl_grpc")?,
+    ))
+}
+
+/// Writes a relay's routing file from the shipped default.
+fn write_routing(
+    l: &Layout,
+    binary: &str,
+    text: &str,
+    values: &[(&str, &str)],
+) -> anyhow::Result<PathBuf> {
+    let path = l.dir.join("etc").join(format!("{binary}-routing.toml"));
+    std::fs::write(&path, mail_routing::fill(text, values)?)?;
+    Ok(path)
+}
+
+/// The inbound relay: SMTP for hosted domains, LMTP to the store.
+fn inbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let lmtp = endpoint(e, "lmtp")?;
+    let port = lmtp.rsplit_once(':').map_or(lmtp, |(_, p)| p);
+    let postmaster = format!("postmaster-mailbox@{DEMO_DOMAIN}");
+    let postmaster = l.users.first().map_or(postmaster, |u| u.address.clone());
+    let routing = write_routing(
+        l,
+        binary,
+        mail_routing::INBOUND_DEFAULT,
+        &[
+            ("DOMAIN", DEMO_DOMAIN),
+            ("LOCAL_HOST", &format!("mx.{DEMO_DOMAIN}")),
+            ("LMTP_PORT", port),
+            ("POSTMASTER", &postmaster),
+        ],
+    )?;
+    Ok(format!(
+        "{}\n[smtp]\nhostname = \"mx.{DEMO_DOMAIN}\"\n[smtp.listener]\nlisten = \"{}\"\n",
+        relay_common(l, binary, e, &routing)?,
+        SocketAddr::new(l.host, 0),
+    ))
+}
+
+/// The outbound relay: submission with STARTTLS and implicit TLS, mail to
+/// hosted domains through the inbound relay.
+fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let routing = write_routing(
+        l,
+        binary,
+        mail_routing::OUTBOUND_DEFAULT,
+        &[
+            ("DOMAIN", DEMO_DOMAIN),
+            ("LOCAL_HOST", &format!("smtp.{DEMO_DOMAIN}")),
+            ("INBOUND_RELAY", endpoint(e, "smtp_inbound")?),
+        ],
+    )?;
+    let listener = |tls: &str| {
+        format!(
+            "hostname = \"smtp.{DEMO_DOMAIN}\"\n[{tls}.listener]\nlisten = \"{}\"\ntls = \"{}\"\n",
+            SocketAddr::new(l.host, 0),
+            if tls == "submission" {
+                "starttls"
+            } else {
+                "implicit"
+            },
+        )
+    };
+    Ok(format!(
+        "{}\n[submission]\n{}\n[submissions]\n{}",
+        relay_common(l, binary, e, &routing)?,
+        listener("submission"),
+        listener("submissions"),
+    ))
 }
 
 /// The topology, dependencies first. Each protocol issue fills in its
@@ -133,22 +238,22 @@ const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         binary: "mta-inbound",
         endpoints: &[("smtp", "smtp_inbound")],
-        config: base_config,
+        config: inbound_config,
     },
     ServiceSpec {
         binary: "mta-outbound",
-        endpoints: &[("submission", "submission")],
-        config: base_config,
+        endpoints: &[("submission", "submission"), ("submissions", "submissions")],
+        config: outbound_config,
     },
     ServiceSpec {
         binary: "mmp",
         endpoints: &[("imap", "mmp_imap"), ("pop3", "mmp_pop3")],
-        config: base_config,
+        config: plain_config,
     },
     ServiceSpec {
         binary: "mem",
         endpoints: &[("http", "mem_http")],
-        config: base_config,
+        config: plain_config,
     },
 ];
 
@@ -274,7 +379,10 @@ async fn start_all(
             );
         }
         let config_path = layout.dir.join("etc").join(format!("{}.toml", spec.binary));
-        std::fs::write(&config_path, (spec.config)(layout, spec.binary))?;
+        std::fs::write(
+            &config_path,
+            (spec.config)(layout, spec.binary, &endpoints)?,
+        )?;
         let ports_file = layout.ports_file(spec.binary);
         let _ = std::fs::remove_file(&ports_file);
         let log = layout.dir.join("log").join(format!("{}.log", spec.binary));

@@ -1,0 +1,379 @@
+//! LMTP delivery throughput and latency: Tiermail's mailstore against
+//! Dovecot's LMTP, side by side in one run.
+//!
+//! ```text
+//! cargo run --release -p mail-mailstore --example lmtp_bench -- [SECONDS] [CONNECTIONS] [DIR]
+//! ```
+//! Defaults: 10 s per scenario, 20 connections, data under /var/tmp (a
+//! real disk: tmpfs would hide the fsync cost this measures).
+//!
+//! For each server it delivers 4 KiB messages with 1 and with 10
+//! recipients (users testuser1..10), each connection reusing its LMTP
+//! session and pipelining MAIL/RCPT/DATA, and prints messages/s,
+//! recipient deliveries/s and p50/p99 latency (MAIL sent to the last
+//! per-recipient reply). Tiermail runs in this process (the LMTP server and
+//! store the `mailstore` binary runs, on its own runtime); Dovecot runs as
+//! a child from a private configuration on a loopback port, Maildir, its
+//! default fsync settings. Without `/usr/sbin/dovecot` (Debian
+//! `dovecot-lmtpd`) only Tiermail is measured.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const USERS: usize = 10;
+const DOMAIN: &str = "example.test";
+const MESSAGE_SIZE: usize = 4096;
+
+fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let connections: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let base = PathBuf::from(args.next().unwrap_or_else(|| "/var/tmp".into()));
+    let run_for = Duration::from_secs(seconds.max(1));
+
+    let work = tempfile::Builder::new()
+        .prefix("lmtp-bench-")
+        .tempdir_in(&base)?;
+    let tiermail = Tiermail::start(&work.path().join("tiermail"))?;
+    let dovecot = match Dovecot::start(&work.path().join("dovecot")) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("dovecot: not measured ({e})");
+            None
+        }
+    };
+
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "LMTP benchmark: {MESSAGE_SIZE}-octet messages, {connections} connections, {}s per run, data in {}",
+        run_for.as_secs(),
+        base.display()
+    );
+    println!(
+        "{:<10} {:>5} {:>10} {:>12} {:>9} {:>9}",
+        "server", "rcpts", "msgs/s", "deliveries/s", "p50 ms", "p99 ms"
+    );
+    for rcpts in [1, 10] {
+        let mut targets = vec![("tiermail", tiermail.addr)];
+        if let Some(d) = &dovecot {
+            targets.push(("dovecot", d.addr));
+        }
+        for (name, addr) in targets {
+            let r = client.block_on(load(addr, connections, rcpts, run_for))?;
+            println!(
+                "{name:<10} {rcpts:>5} {:>10.0} {:>12.0} {:>9.1} {:>9.1}",
+                r.rate,
+                r.rate * rcpts as f64,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3
+            );
+        }
+    }
+    drop(dovecot);
+    tiermail.stop();
+    Ok(())
+}
+
+/// A 4 KiB message with headers that differ per message, as mail does.
+fn message(n: u64) -> Vec<u8> {
+    let mut m = format!(
+        "From: Bench <bench@example.org>\r\nTo: users@{DOMAIN}\r\nSubject: bench {n}\r\nMessage-ID: <{n}.{}@bench.example.org>\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n\r\n",
+        std::process::id()
+    )
+    .into_bytes();
+    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\r\n";
+    while m.len() + line.len() <= MESSAGE_SIZE {
+        m.extend_from_slice(line);
+    }
+    m.resize(MESSAGE_SIZE - 2, b'x');
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+struct Report {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(
+    addr: SocketAddr,
+    connections: usize,
+    rcpts: usize,
+    run_for: Duration,
+) -> Result<Report, BoxError> {
+    let deadline = Instant::now() + run_for;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| tokio::spawn(connection(addr, c, rcpts, deadline)))
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if latencies.is_empty() {
+        return Err("no message was delivered".into());
+    }
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    Ok(Report {
+        rate: latencies.len() as f64 / elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+/// One LMTP session delivering until `deadline`; returns each message's
+/// latency. Any reply other than success ends the run with an error: a
+/// benchmark that counts refusals would flatter a failing server.
+async fn connection(
+    addr: SocketAddr,
+    id: usize,
+    rcpts: usize,
+    deadline: Instant,
+) -> Result<Vec<Duration>, BoxError> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    expect(&mut r, "220").await?;
+    w.write_all(b"LHLO bench.example.org\r\n").await?;
+    expect(&mut r, "250").await?;
+    let mut latencies = Vec::new();
+    let mut n = (id as u64) << 32;
+    while Instant::now() < deadline {
+        let mut cmds = String::from("MAIL FROM:<bench@example.org>\r\n");
+        for k in 0..rcpts {
+            let user = (id + k + n as usize) % USERS + 1;
+            cmds.push_str(&format!("RCPT TO:<testuser{user}@{DOMAIN}>\r\n"));
+        }
+        cmds.push_str("DATA\r\n");
+        let t = Instant::now();
+        w.write_all(cmds.as_bytes()).await?;
+        for _ in 0..=rcpts {
+            expect(&mut r, "250").await?;
+        }
+        expect(&mut r, "354").await?;
+        let mut body = message(n);
+        body.extend_from_slice(b".\r\n");
+        w.write_all(&body).await?;
+        for _ in 0..rcpts {
+            expect(&mut r, "250").await?;
+        }
+        latencies.push(t.elapsed());
+        n += 1;
+    }
+    w.write_all(b"QUIT\r\n").await?;
+    Ok(latencies)
+}
+
+/// Reads one (possibly multi-line) reply and checks its code.
+async fn expect<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, code: &str) -> Result<(), BoxError> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await? == 0 {
+            return Err(format!("connection closed while waiting for {code}").into());
+        }
+        if !line.starts_with(code) {
+            return Err(format!("expected {code}, got {}", line.trim_end()).into());
+        }
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(());
+        }
+    }
+}
+
+/// The mailstore's LMTP server and store, on a runtime of their own.
+struct Tiermail {
+    addr: SocketAddr,
+    shutdown: mail_core::shutdown::Shutdown,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Tiermail {
+    fn start(dir: &Path) -> Result<Self, BoxError> {
+        use mail_directory::file::{Data, FileDirectory, FileUser};
+        std::fs::create_dir_all(dir)?;
+        let data_path = dir.join("directory.toml");
+        let data = Data {
+            base_dn: "dc=example,dc=test".into(),
+            domains: vec![mail_directory::Domain {
+                name: DOMAIN.into(),
+                aliases: Vec::new(),
+            }],
+            users: (1..=USERS)
+                .map(|i| FileUser {
+                    uid: format!("testuser{i}"),
+                    mail: format!("testuser{i}@{DOMAIN}"),
+                    ..FileUser::default()
+                })
+                .collect(),
+            ..Data::default()
+        };
+        FileDirectory::create(&data_path, &data)?;
+        let dir_cfg: mail_directory::DirectoryConfig = toml::from_str(&format!(
+            "backend = \"file\"\npath = \"{}\"\n",
+            data_path.display()
+        ))?;
+        let lmtp_cfg: mail_lmtp::LmtpConfig = toml::from_str(&format!(
+            "[listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = 1000\n\nspool_dir = \"{}\"\n",
+            dir.display()
+        ))?;
+        let store_cfg = mail_store::StoreConfig::single(dir.join("store"));
+        let shutdown = mail_core::shutdown::Shutdown::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(BoxError::from(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let started = async {
+                    let directory = mail_directory::open(&dir_cfg).await?;
+                    let store = mail_store::Store::open(store_cfg)?;
+                    let mailboxes = Arc::new(mail_mailstore::StoreMailboxes::new(
+                        store.clone(),
+                        directory,
+                        "localhost".into(),
+                        false,
+                    ));
+                    let addr = mail_lmtp::LmtpServer::new(lmtp_cfg, mailboxes)
+                        .serve(None, &stop)
+                        .await?;
+                    Ok::<_, BoxError>((addr, store))
+                }
+                .await;
+                match started {
+                    Ok((addr, store)) => {
+                        let _ = tx.send(Ok(addr));
+                        stop.triggered().await;
+                        store.close();
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let addr = rx.recv()??;
+        Ok(Self {
+            addr,
+            shutdown,
+            thread,
+        })
+    }
+
+    fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.thread.join();
+    }
+}
+
+/// Dovecot's LMTP from a private configuration, killed on drop.
+struct Dovecot {
+    addr: SocketAddr,
+    child: Child,
+    conf: PathBuf,
+}
+
+/// The uid owning Dovecot's Maildirs (no passwd entry needed).
+const MAIL_UID: u32 = 5000;
+
+impl Dovecot {
+    fn start(dir: &Path) -> Result<Self, BoxError> {
+        if !Path::new("/usr/sbin/dovecot").exists() {
+            return Err(
+                "/usr/sbin/dovecot is not installed (apt-get install dovecot-lmtpd)".into(),
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let data = dir.join("data");
+        for d in ["run", "state"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        std::fs::create_dir_all(&data)?;
+        let mut users = String::new();
+        for i in 1..=USERS {
+            users.push_str(&format!(
+                "testuser{i}:{{PLAIN}}pass:{MAIL_UID}:{MAIL_UID}::{}/testuser{i}::\n",
+                data.display()
+            ));
+        }
+        std::fs::write(dir.join("users"), users)?;
+        let d = dir.display();
+        let conf = dir.join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "protocols = lmtp\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+                 instance_name = tiermail-bench-{port}\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\nauth_username_format = %Ln\n\
+                 first_valid_uid = {MAIL_UID}\nlast_valid_uid = {MAIL_UID}\n\
+                 mail_location = maildir:~/Maildir\n\
+                 namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
+                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
+                 service lmtp {{\n  process_min_avail = 4\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
+                 protocol lmtp {{\n  postmaster_address = postmaster@{DOMAIN}\n}}\n"
+            ),
+        )?;
+        Command::new("chown")
+            .arg(format!("{MAIL_UID}:{MAIL_UID}"))
+            .arg(&data)
+            .status()?;
+        let child = Command::new("/usr/sbin/dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .spawn()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let me = Self { addr, child, conf };
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if Instant::now() > until {
+                return Err(
+                    format!("dovecot did not listen on {addr}; see {d}/dovecot.log").into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its lmtp and auth children too.
+        let stopped = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,441 @@
+//! The message flows across real processes: jobctl, a mailstore, the
+//! inbound and outbound relays, a DNS server (`dnsmasq`) answering MX for
+//! an outside domain, and Postfix's `smtp-sink` standing for the Internet
+//! on another loopback address.
+//!
+//! - internal -> internal: submission (STARTTLS + AUTH, Python smtplib) on
+//!   the outbound relay, through the inbound relay, LMTP into the store,
+//!   read back over POP3;
+//! - internal -> external: the same submission to an outside address, by
+//!   MX to the "Internet" server;
+//! - external -> internal: `swaks` to the inbound relay (the MX of the
+//!   hosted domain) as an Internet MTA would;
+//! - what the inbound relay refuses (unknown user, relaying) and what
+//!   `mailctl route test` and `mailctl queue stats` say about it.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Service, ServiceBuilder, bin, loopback, wait_for};
+
+const DOMAIN: &str = "example.test";
+const OUTSIDE: &str = "external.test";
+/// The "Internet" mail server's address.
+const INTERNET_IP: &str = "127.0.0.20";
+
+/// A child process killed on drop (dnsmasq, smtp-sink).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port(ip: &str) -> u16 {
+    UdpSocket::bind(format!("{ip}:0"))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+fn free_tcp_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free TCP port")
+}
+
+/// dnsmasq answering only for the outside domain: MX -> mx.external.test
+/// -> 127.0.0.20. Nothing is forwarded anywhere.
+fn start_dns(dir: &Path) -> (Daemon, SocketAddr) {
+    let port = free_udp_port("127.0.0.1");
+    let child = Command::new("dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+        ])
+        .args([
+            "--listen-address=127.0.0.1",
+            "--except-interface=nonexistent",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+        .arg(format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"))
+        .arg(format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"))
+        .arg("--log-facility=-")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq (Debian package dnsmasq)");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let daemon = Daemon(child);
+    wait_for("dnsmasq to answer", Duration::from_secs(10), || {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n\
+                 q=bytes.fromhex('12340100000100000000000002787800000f0001')\n\
+                 s.sendto(q,('127.0.0.1',{port}))\ns.recv(512)\n"
+            ))
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    });
+    (daemon, addr)
+}
+
+/// `smtp-sink` on 127.0.0.20, keeping every message as a file in `dir`.
+fn start_internet(dir: &Path) -> (Daemon, u16) {
+    let port = free_tcp_port(INTERNET_IP);
+    std::fs::create_dir_all(dir).expect("sink dir");
+    let child = Command::new("/usr/sbin/smtp-sink")
+        .arg("-u")
+        .arg("root")
+        .arg("-d")
+        .arg(format!("{}/%M.", dir.display()))
+        .arg(format!("{INTERNET_IP}:{port}"))
+        .arg("100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-sink (Debian package postfix)");
+    let daemon = Daemon(child);
+    wait_for("smtp-sink to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect((INTERNET_IP, port)).ok()
+    });
+    (daemon, port)
+}
+
+/// The file directory: alice and bob with passwords, homed on the store
+/// at 127.0.0.1.
+fn directory(dir: &Path) -> PathBuf {
+    use mail_directory::file::{Data, FileDirectory, FileUser};
+    use mail_directory::password::{Scheme, hash};
+    let path = dir.join("directory.toml");
+    let user = |uid: &str| FileUser {
+        uid: uid.into(),
+        mail: format!("{uid}@{DOMAIN}"),
+        password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
+        mail_host: Some("127.0.0.1".into()),
+        ..FileUser::default()
+    };
+    let data = Data {
+        base_dn: "dc=example,dc=test".into(),
+        domains: vec![mail_directory::Domain {
+            name: DOMAIN.into(),
+            aliases: Vec::new(),
+        }],
+        users: vec![user("alice"), user("bob")],
+        ..Data::default()
+    };
+    FileDirectory::create(&path, &data).expect("directory");
+    path
+}
+
+fn directory_section(path: &Path) -> String {
+    format!(
+        "[directory]\nbackend = \"file\"\npath = {:?}\n",
+        path.display().to_string()
+    )
+}
+
+struct System {
+    _jobctl: Service,
+    store: Service,
+    inbound: Service,
+    outbound: Service,
+    _dns: Daemon,
+    _internet: Daemon,
+    sink: PathBuf,
+    ca: PathBuf,
+    inbound_config: PathBuf,
+    jobctl_addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+fn start_system() -> System {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let tls = mail_core::tls::generate_self_signed(d, &["127.0.0.1".into(), "localhost".into()])
+        .expect("certificate");
+    let tls_section = format!(
+        "[tls]\ncert = {:?}\nkey = {:?}\n",
+        tls.cert.display().to_string(),
+        tls.key.display().to_string()
+    );
+    let dir_file = directory(d);
+    let (dns, dns_addr) = start_dns(d);
+    let sink = d.join("internet");
+    let (internet, internet_port) = start_internet(&sink);
+
+    let jobctl = ServiceBuilder::new("jobctl").ip(loopback(1)).start();
+    let jobctl_addr = jobctl.port("grpc");
+
+    let store = ServiceBuilder::new("mailstore")
+        .ip(loopback(1))
+        .no_defaults()
+        .config_top(&format!(
+            "host = \"127.0.0.1\"\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\n[pop3]\nplaintext_auth_without_tls = true\n[pop3.listener]\nlisten = \"127.0.0.1:0\"\n{}",
+            d.join("store/system").display().to_string(),
+            d.join("store/primary").display().to_string(),
+            directory_section(&dir_file),
+        ))
+        .start();
+    let lmtp_port = store.port("lmtp").port().to_string();
+
+    let relay_common = |name: &str, routing: &Path| {
+        format!(
+            "routing = {:?}\n{tls_section}{}\n[spool]\ndir = {:?}\n[delivery]\njobctl = \"http://{jobctl_addr}\"\nrelay = \"{name}\"\nhostname = \"{name}.{DOMAIN}\"\n[delivery.dns]\nnameservers = [\"{dns_addr}\"]\n",
+            routing.display().to_string(),
+            directory_section(&dir_file),
+            d.join(format!("spool-{name}")).display().to_string(),
+        )
+    };
+
+    let inbound_routing = d.join("inbound-routing.toml");
+    std::fs::write(
+        &inbound_routing,
+        mail_routing::fill(
+            mail_routing::INBOUND_DEFAULT,
+            &[
+                ("DOMAIN", DOMAIN),
+                ("LOCAL_HOST", "mx.example.test"),
+                ("LMTP_PORT", &lmtp_port),
+                ("POSTMASTER", "alice@example.test"),
+            ],
+        )
+        .expect("inbound routing"),
+    )
+    .expect("write");
+    let inbound = ServiceBuilder::new("mta-inbound")
+        .ip(loopback(2))
+        .no_defaults()
+        .config_top(&format!(
+            "{}[smtp]\nhostname = \"mx.{DOMAIN}\"\n[smtp.listener]\nlisten = \"127.0.0.2:0\"\n",
+            relay_common("mta-inbound", &inbound_routing)
+        ))
+        .start();
+    let inbound_config = inbound.config.clone();
+
+    // The outbound relay reaches the "Internet" on smtp-sink's port.
+    let outbound_routing = d.join("outbound-routing.toml");
+    let text = mail_routing::fill(
+        mail_routing::OUTBOUND_DEFAULT,
+        &[
+            ("DOMAIN", DOMAIN),
+            ("LOCAL_HOST", "smtp.example.test"),
+            ("INBOUND_RELAY", &inbound.port("smtp").to_string()),
+        ],
+    )
+    .expect("outbound routing")
+    .replacen(
+        "kind = \"smtp_mx\"\n",
+        &format!("kind = \"smtp_mx\"\nport = {internet_port}\n"),
+        1,
+    );
+    std::fs::write(&outbound_routing, text).expect("write");
+    let outbound = ServiceBuilder::new("mta-outbound")
+        .ip(loopback(3))
+        .no_defaults()
+        .config_top(&format!(
+            "{}[submission]\nhostname = \"smtp.{DOMAIN}\"\n[submission.listener]\nlisten = \"127.0.0.3:0\"\ntls = \"starttls\"\n",
+            relay_common("mta-outbound", &outbound_routing)
+        ))
+        .start();
+    System {
+        _jobctl: jobctl,
+        store,
+        inbound,
+        outbound,
+        _dns: dns,
+        _internet: internet,
+        sink,
+        ca: tls.cert,
+        inbound_config,
+        jobctl_addr,
+        _dir: dir,
+    }
+}
+
+fn python(script: &str) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Submits one message as alice over STARTTLS + AUTH.
+fn submit(sys: &System, to: &[&str], subject: &str) {
+    let addr = sys.outbound.port("submission");
+    let (ok, out) = python(&format!(
+        "import smtplib, ssl\nctx = ssl.create_default_context(cafile={ca:?})\nctx.check_hostname = False\n\
+         s = smtplib.SMTP({host:?}, {port}, timeout=20)\ns.starttls(context=ctx)\ns.login('alice', 'alice-pw')\n\
+         msg = 'From: alice@example.test\\r\\nTo: {to_h}\\r\\nSubject: {subject}\\r\\nMessage-ID: <{subject}@example.test>\\r\\n\\r\\nHello from the flows test.\\r\\n'\n\
+         r = s.sendmail('alice@example.test', {to:?}, msg)\nprint('refused', r)\ns.quit()\n",
+        ca = sys.ca.display().to_string(),
+        host = addr.ip().to_string(),
+        port = addr.port(),
+        to_h = to.join(", "),
+        to = to,
+    ));
+    assert!(
+        ok && out.contains("refused {}"),
+        "submission failed:\n{out}\n--- outbound ---\n{}",
+        sys.outbound.log_text()
+    );
+}
+
+/// Every message in `user`'s maildrop, over POP3.
+fn pop3_messages(sys: &System, user: &str) -> Vec<String> {
+    let addr = sys.store.port("pop3");
+    let (ok, out) = python(&format!(
+        "import poplib\np = poplib.POP3({host:?}, {port}, timeout=10)\np.user({user:?})\np.pass_({pw:?})\n\
+         n = p.stat()[0]\nfor i in range(1, n + 1):\n    print('=====')\n    print(b'\\n'.join(p.retr(i)[1]).decode('utf-8', 'replace'))\np.quit()\n",
+        host = addr.ip().to_string(),
+        port = addr.port(),
+        pw = format!("{user}-pw"),
+    ));
+    assert!(ok, "POP3 failed:\n{out}\n{}", sys.store.log_text());
+    out.split("=====\n").skip(1).map(str::to_string).collect()
+}
+
+fn logs(sys: &System) -> String {
+    format!(
+        "--- outbound ---\n{}\n--- inbound ---\n{}\n--- store ---\n{}",
+        sys.outbound.log_text(),
+        sys.inbound.log_text(),
+        sys.store.log_text()
+    )
+}
+
+#[test]
+fn the_four_flows_across_processes() {
+    let sys = start_system();
+
+    // 1 + 3: internal -> internal and internal -> external in one
+    // submission.
+    submit(
+        &sys,
+        &["bob@example.test", &format!("carol@{OUTSIDE}")],
+        "flow-one",
+    );
+    let got = wait_for("bob's copy in his store", Duration::from_secs(60), || {
+        let m = pop3_messages(&sys, "bob");
+        m.iter()
+            .any(|t| t.contains("Subject: flow-one"))
+            .then_some(m)
+    });
+    assert_eq!(got.len(), 1, "exactly one copy:\n{got:?}");
+    assert!(
+        got[0].contains("Received:"),
+        "the relays leave Received lines: {}",
+        got[0]
+    );
+    let sunk = wait_for(
+        "the outside copy at the Internet server",
+        Duration::from_secs(60),
+        || {
+            let files: Vec<String> = std::fs::read_dir(&sys.sink)
+                .ok()?
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .filter(|t| t.contains("Subject: flow-one"))
+                .collect();
+            (!files.is_empty()).then_some(files)
+        },
+    );
+    assert_eq!(
+        sunk.len(),
+        1,
+        "delivered once by MX: {sunk:?}\n{}",
+        logs(&sys)
+    );
+
+    // 4: external -> internal, as an Internet MTA reaches the MX.
+    let inbound = sys.inbound.port("smtp").to_string();
+    let swaks = |to: &str, subject: &str| {
+        Command::new("swaks")
+            .args(["--server", &inbound, "--to", to])
+            .args([
+                "--from",
+                &format!("someone@{OUTSIDE}"),
+                "--helo",
+                "mx.external.test",
+            ])
+            .args(["--header", &format!("Subject: {subject}")])
+            .output()
+            .expect("swaks")
+    };
+    let out = swaks("bob@example.test", "flow-four");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        logs(&sys)
+    );
+    wait_for(
+        "the external message in bob's store",
+        Duration::from_secs(60),
+        || {
+            pop3_messages(&sys, "bob")
+                .iter()
+                .any(|t| t.contains("Subject: flow-four"))
+                .then_some(())
+        },
+    );
+
+    // What the inbound relay refuses.
+    let unknown = swaks("nobody@example.test", "nobody");
+    assert!(
+        String::from_utf8_lossy(&unknown.stdout).contains("550 5.1.1"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stdout)
+    );
+    let relaying = swaks(&format!("victim@{OUTSIDE}"), "relay");
+    assert!(
+        String::from_utf8_lossy(&relaying.stdout).contains("550 5.7.1"),
+        "{}",
+        String::from_utf8_lossy(&relaying.stdout)
+    );
+
+    // The tools, against the running system.
+    let route = Command::new(bin("mailctl"))
+        .args(["route", "test", "bob@example.test", "--config"])
+        .arg(&sys.inbound_config)
+        .output()
+        .expect("mailctl route test");
+    let text = String::from_utf8_lossy(&route.stdout);
+    assert!(
+        route.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&route.stderr)
+    );
+    assert!(text.contains("lmtp"), "{text}");
+    let stats = Command::new(bin("mailctl"))
+        .args(["queue", "--jobctl", &sys.jobctl_addr.to_string(), "stats"])
+        .output()
+        .expect("mailctl queue stats");
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+}
