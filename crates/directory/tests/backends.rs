@@ -665,7 +665,11 @@ async fn group_alternates(f: &Fixture) {
     assert_eq!(g.alternates, vec!["personnel@suite.test".to_string()]);
     let name = |r: Resolved| r.group().map(|g| g.name.clone());
     assert_eq!(
-        name(d.resolve(&addr("personnel@suite.test")).await.expect("lookup")),
+        name(
+            d.resolve(&addr("personnel@suite.test"))
+                .await
+                .expect("lookup")
+        ),
         Some("crew".into())
     );
     assert_eq!(
@@ -700,7 +704,9 @@ async fn group_alternates(f: &Fixture) {
     .await
     .expect("replace alternates");
     assert_eq!(
-        d.resolve(&addr("personnel@suite.test")).await.expect("lookup"),
+        d.resolve(&addr("personnel@suite.test"))
+            .await
+            .expect("lookup"),
         Resolved::None,
         "the replaced alternate no longer reaches the list"
     );

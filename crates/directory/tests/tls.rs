@@ -62,7 +62,9 @@ async fn lookups_and_binds_work(cfg: &DirectoryConfig) {
         "the right password binds over TLS"
     );
     assert!(matches!(
-        dir.authenticate(&uid, "wrong").await.expect("bind over TLS"),
+        dir.authenticate(&uid, "wrong")
+            .await
+            .expect("bind over TLS"),
         AuthResult::Failed
     ));
 }
@@ -71,11 +73,7 @@ async fn lookups_and_binds_work(cfg: &DirectoryConfig) {
 async fn ldaps_lookups_and_binds() {
     let t = start();
     let url = t.slapd.ldaps_url.clone().expect("ldaps url");
-    let cfg = config(
-        &t.slapd,
-        &url,
-        &format!("tls_ca = \"{}\"", t.ca.display()),
-    );
+    let cfg = config(&t.slapd, &url, &format!("tls_ca = \"{}\"", t.ca.display()));
     lookups_and_binds_work(&cfg).await;
 }
 
