@@ -52,9 +52,9 @@ impl Store {
         if user.is_empty() || user.contains('\0') {
             return Err(StoreError::Invalid(format!("bad user id {user:?}")));
         }
-        if self.user_partition(user)?.is_some() {
-            return Ok(());
-        }
+        // Checked under the lock only: the user is listed (below) before
+        // the INBOX is committed, so an unlocked check could let a
+        // concurrent first delivery find the user but not its INBOX.
         let _ns = lock(&self.inner.ns_lock);
         if self.user_partition(user)?.is_some() {
             return Ok(());
