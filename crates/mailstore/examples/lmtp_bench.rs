@@ -228,7 +228,7 @@ impl Tiermail {
             data_path.display()
         ))?;
         let lmtp_cfg: mail_lmtp::LmtpConfig = toml::from_str(&format!(
-            "[listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = 1000\n\nspool_dir = \"{}\"\n",
+            "spool_dir = \"{}\"\n[listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = 1000\n",
             dir.display()
         ))?;
         let store_cfg = mail_store::StoreConfig::single(dir.join("store"));
@@ -250,6 +250,15 @@ impl Tiermail {
                 let started = async {
                     let directory = mail_directory::open(&dir_cfg).await?;
                     let store = mail_store::Store::open(store_cfg)?;
+                    // One delivery straight into the store first: a store
+                    // that refuses mail should say why, not just 554.
+                    for r in store.deliver(
+                        &message(0),
+                        &[mail_store::Recipient::new("testuser1")],
+                        &mail_store::DeliverOptions::default(),
+                    ) {
+                        r?;
+                    }
                     let mailboxes = Arc::new(mail_mailstore::StoreMailboxes::new(
                         store.clone(),
                         directory,
