@@ -58,6 +58,10 @@ impl Mailstore {
         .expect("lmtp config");
         let store =
             Store::open(mail_store::StoreConfig::single(dir.path().join("store"))).expect("store");
+        // Mailboxes exist before the first delivery, as after provisioning.
+        for (uid, _) in users {
+            store.ensure_user(uid, None).expect("ensure user");
+        }
         let directory = mail_directory::open(&dir_cfg)
             .await
             .expect("open directory");
