@@ -175,7 +175,7 @@ fn navigate<'a>(msg: &'a [u8], part: &[u32]) -> Option<Entity<'a>> {
 fn header_fields(header: &[u8], names: &[String], not: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, raw) in fields(header) {
-        if names.iter().any(|n| *n == name) != not {
+        if names.contains(&name) != not {
             out.extend_from_slice(raw);
         }
     }

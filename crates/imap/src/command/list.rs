@@ -49,8 +49,6 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
 fn full_pattern(reference: &str, pattern: &str) -> String {
     let p = if pattern.starts_with('/') || reference.is_empty() {
         pattern.to_string()
-    } else if reference.ends_with('/') {
-        format!("{reference}{pattern}")
     } else {
         format!("{reference}{pattern}")
     };

@@ -162,13 +162,16 @@ pub(crate) async fn execute(
 ) -> Flow {
     let Command { tag, body } = cmd;
     let cmd_name = name(&body);
-    let allowed = match (needs(&body), &s.state) {
-        (Needs::Any, _) => true,
-        (Needs::NotAuthenticated, State::NotAuthenticated) => true,
-        (Needs::Authenticated, State::Authenticated(_) | State::Selected(..)) => true,
-        (Needs::Selected, State::Selected(..)) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (needs(&body), &s.state),
+        (Needs::Any, _)
+            | (Needs::NotAuthenticated, State::NotAuthenticated)
+            | (
+                Needs::Authenticated,
+                State::Authenticated(_) | State::Selected(..)
+            )
+            | (Needs::Selected, State::Selected(..))
+    );
     if !allowed {
         let text = match s.state {
             State::NotAuthenticated => format!("{cmd_name} needs a login first"),
