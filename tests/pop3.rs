@@ -1,7 +1,8 @@
 //! POP3 on the store started by `mailctl up`, with real clients: mail
 //! delivered over LMTP (`swaks`) is listed, read and deleted with Python's
 //! `poplib` after STLS, and fetched with `curl pop3://`; deletions reach
-//! the store only at QUIT, and a second session is locked out meanwhile.
+//! the store only at QUIT, and a second session is locked out meanwhile;
+//! IMAP on the same store sees the result.
 
 mod common;
 
@@ -234,6 +235,24 @@ except poplib.error_proto as e:
     assert_eq!(list.lines().count(), 2, "curl LIST:\n{list}");
     let msg = curl("1");
     assert!(msg.contains("Subject: pop test 2"), "{msg}");
+
+    // The same INBOX over IMAP (served by the same mailstore): POP's
+    // deletion is an expunge IMAP sees.
+    let imap = up.endpoint("imap");
+    let (host, port) = imap.rsplit_once(':').expect("host:port");
+    let out = python(
+        &up,
+        &user,
+        &password,
+        &format!(
+            "import imaplib\nctx = ssl.create_default_context(cafile=CA)\nctx.check_hostname = False\n\
+             m = imaplib.IMAP4({host:?}, {port})\nm.starttls(ssl_context=ctx)\nm.login(USER, PASSWORD)\n\
+             typ, data = m.select('INBOX')\nprint('imap exists', int(data[0]))\n\
+             typ, data = m.search(None, 'SUBJECT', '\"pop test 1\"')\nprint('imap deleted gone', data[0] == b'')\nm.logout()\n"
+        ),
+    );
+    assert!(out.contains("imap exists 2"), "{out}");
+    assert!(out.contains("imap deleted gone True"), "{out}");
 }
 
 fn port(addr: &str) -> &str {

@@ -109,19 +109,20 @@ state_dir = {:?}
 }
 
 /// The message store: file directory, one partition, LMTP on loopback,
-/// POP3 with STARTTLS (plaintext logins only after STLS), and the
+/// IMAP and POP3 with STARTTLS (plaintext logins only after TLS), and the
 /// (unauthenticated, loopback-only) gRPC admin API.
 fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
     let store = l.dir.join("data").join("store");
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
     Ok(format!(
-        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n\n[pop3.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n",
+        "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n\n[pop3.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n\n[imap.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n",
         base_config(l, binary),
         l.tls.cert.display().to_string(),
         l.tls.key.display().to_string(),
         store.join("system").display().to_string(),
         store.join("primary").display().to_string(),
         directory,
+        SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),

@@ -36,6 +36,9 @@ pub struct MailstoreConfig {
     /// delivery channel (postmaster notices, quota warnings, recalls).
     #[serde(default)]
     pub guaranteed_lmtp: Option<LmtpConfig>,
+    /// IMAP4rev1/rev2 on the store; off when absent.
+    #[serde(default)]
+    pub imap: Option<mail_imap::ImapConfig>,
     /// POP3 (RFC 1939) on users' INBOXes; off when absent.
     #[serde(default)]
     pub pop3: Option<mail_pop3::Pop3Config>,
@@ -61,6 +64,9 @@ impl Validate for MailstoreConfig {
         v.nested("store", &self.store);
         v.nested("directory", &self.directory);
         v.nested("lmtp", &self.lmtp);
+        if let Some(i) = &self.imap {
+            v.nested("imap", i);
+        }
         if let Some(p) = &self.pop3 {
             v.nested("pop3", p);
         }

@@ -31,6 +31,9 @@ pub enum Error {
     /// A listener would not start.
     #[error("{0}")]
     Lmtp(#[from] mail_lmtp::Error),
+    /// The IMAP listener would not start.
+    #[error("{0}")]
+    Imap(#[from] mail_imap::Error),
     /// The POP3 listener would not start.
     #[error("{0}")]
     Pop3(#[from] mail_pop3::Error),
@@ -66,6 +69,11 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     let server = mail_lmtp::LmtpServer::new(cfg.lmtp.clone(), mailboxes(false));
     let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
     ctx.publish_port("lmtp", addr);
+    if let Some(i) = &cfg.imap {
+        let server = mail_imap::ImapServer::new(i.clone(), store.clone(), directory.clone());
+        let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+        ctx.publish_port("imap", addr);
+    }
     if let Some(p) = &cfg.pop3 {
         let server = mail_pop3::Pop3Server::new(
             p.clone(),
