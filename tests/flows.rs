@@ -10,6 +10,7 @@
 //!   MX to the "Internet" server;
 //! - external -> internal: `swaks` to the inbound relay (the MX of the
 //!   hosted domain) as an Internet MTA would;
+//! - a list expanded by the inbound relay, and a vacation notice sent once;
 //! - what the inbound relay refuses (unknown user, relaying) and what
 //!   `mailctl route test` and `mailctl queue stats` say about it.
 
@@ -129,14 +130,26 @@ fn directory(dir: &Path) -> PathBuf {
         mail_host: Some("127.0.0.1".into()),
         ..FileUser::default()
     };
+    // bob is away: senders get one notice per period.
+    let mut bob = user("bob");
+    bob.vacation = Some(mail_directory::Vacation {
+        text: "I am away until Monday.".into(),
+        start: None,
+        end: None,
+    });
     let data = Data {
         base_dn: "dc=example,dc=test".into(),
         domains: vec![mail_directory::Domain {
             name: DOMAIN.into(),
             aliases: Vec::new(),
         }],
-        users: vec![user("alice"), user("bob")],
-        ..Data::default()
+        users: vec![user("alice"), bob],
+        groups: vec![mail_directory::file::FileGroup {
+            name: "team".into(),
+            mail: Some(format!("team@{DOMAIN}")),
+            member_addresses: vec![format!("alice@{DOMAIN}"), format!("bob@{DOMAIN}")],
+            ..Default::default()
+        }],
     };
     FileDirectory::create(&path, &data).expect("directory");
     path
@@ -400,6 +413,55 @@ fn the_four_flows_across_processes() {
                 .any(|t| t.contains("Subject: flow-four"))
                 .then_some(())
         },
+    );
+
+    // Group expansion on the inbound relay: both members get one copy.
+    let out = swaks(&format!("team@{DOMAIN}"), "flow-team");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        logs(&sys)
+    );
+    for user in ["alice", "bob"] {
+        let got = wait_for(
+            &format!("{user}'s copy of the list message"),
+            Duration::from_secs(60),
+            || {
+                let m = pop3_messages(&sys, user);
+                let n = m
+                    .iter()
+                    .filter(|t| t.contains("Subject: flow-team"))
+                    .count();
+                (n > 0).then_some(n)
+            },
+        );
+        assert_eq!(got, 1, "{user} got the list message once\n{}", logs(&sys));
+    }
+
+    // bob's vacation notice reached alice (the sender of flow-one) once,
+    // from <> and marked as an automatic reply.
+    let notices = wait_for(
+        "bob's vacation notice to alice",
+        Duration::from_secs(60),
+        || {
+            let m: Vec<String> = pop3_messages(&sys, "alice")
+                .into_iter()
+                .filter(|t| t.contains("Subject: Auto: flow-one"))
+                .collect();
+            (!m.is_empty()).then_some(m)
+        },
+    );
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("Auto-Submitted: auto-replied"),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        notices[0].contains("I am away until Monday."),
+        "{}",
+        notices[0]
     );
 
     // What the inbound relay refuses.
