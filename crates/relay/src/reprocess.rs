@@ -236,19 +236,9 @@ fn failed(address: &str, detail: impl Into<String>) -> Done {
     }
 }
 
-/// The header block of `data` (up to the first empty line).
-fn header(data: &[u8]) -> &[u8] {
-    let end = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(data.len());
-    &data[..end]
-}
-
 /// Header field values named `name` (case-insensitive, unfolded).
 fn header_values(data: &[u8], name: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(header(data));
+    let text = String::from_utf8_lossy(mail_delivery::dsn::header_block(data));
     let mut out: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
     for line in text.split('\n') {
@@ -475,7 +465,13 @@ async fn vacation(
     let Some(v) = user.delivery.vacation.as_ref().filter(|v| v.active_at(now)) else {
         return;
     };
-    if !first_in_period(cfg, uid, sender) {
+    // Small file-system work, kept off the runtime threads.
+    let (dir, period) = (cfg.state_dir.clone(), cfg.vacation_period);
+    let (who, to) = (uid.to_string(), sender.to_string());
+    let first = tokio::task::spawn_blocking(move || first_in_period(&dir, period, &who, &to))
+        .await
+        .unwrap_or(true);
+    if !first {
         return;
     }
     let subject = header_values(data, "Subject")
@@ -527,17 +523,17 @@ async fn vacation(
 
 /// True (and remembered) if `uid` has not answered `sender` within the
 /// vacation period. A file per pair whose mtime is the last reply.
-fn first_in_period(cfg: &ReprocessConfig, uid: &str, sender: &str) -> bool {
+fn first_in_period(state_dir: &std::path::Path, period: Duration, uid: &str, sender: &str) -> bool {
     let mut h = DefaultHasher::new();
     (uid.to_ascii_lowercase(), sender.to_ascii_lowercase()).hash(&mut h);
-    let path = cfg.state_dir.join(format!("{:016x}", h.finish()));
+    let path = state_dir.join(format!("{:016x}", h.finish()));
     if let Ok(meta) = std::fs::metadata(&path)
         && let Ok(modified) = meta.modified()
-        && modified.elapsed().is_ok_and(|e| e < cfg.vacation_period)
+        && modified.elapsed().is_ok_and(|e| e < period)
     {
         return false;
     }
-    if let Err(e) = std::fs::create_dir_all(&cfg.state_dir)
+    if let Err(e) = std::fs::create_dir_all(state_dir)
         .and_then(|()| std::fs::write(&path, format!("{uid} {sender}\n")))
     {
         // Better one reply too many than none at all.
