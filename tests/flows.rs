@@ -16,106 +16,15 @@
 
 mod common;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::flows_env::{
+    DOMAIN, Daemon, OUTSIDE, directory_section, python, start_dns, start_internet,
+};
 use common::{Service, ServiceBuilder, bin, loopback, wait_for};
-
-const DOMAIN: &str = "example.test";
-const OUTSIDE: &str = "external.test";
-/// The "Internet" mail server's address.
-const INTERNET_IP: &str = "127.0.0.20";
-
-/// A child process killed on drop (dnsmasq, smtp-sink).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port(ip: &str) -> u16 {
-    UdpSocket::bind(format!("{ip}:0"))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port")
-}
-
-fn free_tcp_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free TCP port")
-}
-
-/// dnsmasq answering only for the outside domain: MX -> mx.external.test
-/// -> 127.0.0.20. Nothing is forwarded anywhere.
-fn start_dns(dir: &Path) -> (Daemon, SocketAddr) {
-    let port = free_udp_port("127.0.0.1");
-    let child = Command::new("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-        ])
-        .args([
-            "--listen-address=127.0.0.1",
-            "--except-interface=nonexistent",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-        .arg(format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"))
-        .arg(format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"))
-        .arg("--log-facility=-")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dnsmasq (Debian package dnsmasq)");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let daemon = Daemon(child);
-    wait_for("dnsmasq to answer", Duration::from_secs(10), || {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n\
-                 q=bytes.fromhex('12340100000100000000000002787800000f0001')\n\
-                 s.sendto(q,('127.0.0.1',{port}))\ns.recv(512)\n"
-            ))
-            .output()
-            .ok()?;
-        out.status.success().then_some(())
-    });
-    (daemon, addr)
-}
-
-/// `smtp-sink` on 127.0.0.20, keeping every message as a file in `dir`.
-fn start_internet(dir: &Path) -> (Daemon, u16) {
-    let port = free_tcp_port(INTERNET_IP);
-    std::fs::create_dir_all(dir).expect("sink dir");
-    let child = Command::new("/usr/sbin/smtp-sink")
-        .arg("-u")
-        .arg("root")
-        .arg("-d")
-        .arg(format!("{}/%M.", dir.display()))
-        .arg(format!("{INTERNET_IP}:{port}"))
-        .arg("100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("smtp-sink (Debian package postfix)");
-    let daemon = Daemon(child);
-    wait_for("smtp-sink to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect((INTERNET_IP, port)).ok()
-    });
-    (daemon, port)
-}
 
 /// The file directory: alice and bob with passwords, homed on the store
 /// at 127.0.0.1.
@@ -153,13 +62,6 @@ fn directory(dir: &Path) -> PathBuf {
     };
     FileDirectory::create(&path, &data).expect("directory");
     path
-}
-
-fn directory_section(path: &Path) -> String {
-    format!(
-        "[directory]\nbackend = \"file\"\npath = {:?}\n",
-        path.display().to_string()
-    )
 }
 
 struct System {
@@ -278,22 +180,6 @@ fn start_system() -> System {
         jobctl_addr,
         _dir: dir,
     }
-}
-
-fn python(script: &str) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("python3");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// Submits one message as alice over STARTTLS + AUTH.

@@ -3,6 +3,8 @@
 //! `/healthz`, show its log when the test fails, and kill it on drop.
 #![allow(dead_code)]
 
+pub mod flows_env;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
