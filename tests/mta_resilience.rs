@@ -1,0 +1,790 @@
+//! What must hold when things go wrong, across real processes: jobctl, a
+//! mailstore, the inbound relay, `dnsmasq` answering MX for an outside
+//! domain and Postfix's `smtp-sink` standing for the Internet (the setup
+//! of tests/flows.rs, shared through tests/common/flows_env.rs).
+//!
+//! - forwarding: a forwarded user's mail reaches the forwarding targets
+//!   (outside and inside) once each, and the local copy only when kept;
+//! - quota: the store refuses an over-quota delivery with `452 4.2.2`
+//!   during its grace period (the job is deferred in jobctl) and with
+//!   `552 5.2.2` afterwards: the sender gets an RFC 3464 DSN with the
+//!   message;
+//! - jobctl stopped (SIGTERM) and killed (SIGKILL) with a full queue and
+//!   restarted on its state: every message delivered once;
+//! - the relay killed with SIGKILL while it receives and delivers,
+//!   restarted on its spool: every message acknowledged with `250` is
+//!   delivered, whole; duplicates only where SMTP makes them unavoidable.
+//!
+//! Timing knobs keep each test to seconds: every channel of the routing
+//! file retries each second, the store's quota grace period is 4 s, the
+//! relay's delivery lease 3 s.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::flows_env::{
+    DOMAIN, Daemon, OUTSIDE, directory_section, free_tcp_port, python, start_dns, start_internet_on,
+};
+use common::{Service, ServiceBuilder, bin, loopback, wait_for};
+use nix::sys::signal::Signal;
+
+/// The store's quota grace period in these tests.
+const GRACE: Duration = Duration::from_secs(4);
+/// How long the tests wait for anything that should happen.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The file directory: plain users, two with forwarding (one keeps a
+/// local copy), one with a tiny quota.
+fn directory(dir: &Path) -> PathBuf {
+    use mail_directory::file::{Data, FileDirectory, FileUser};
+    use mail_directory::password::{Scheme, hash};
+    let path = dir.join("directory.toml");
+    let user = |uid: &str| FileUser {
+        uid: uid.into(),
+        mail: format!("{uid}@{DOMAIN}"),
+        password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
+        mail_host: Some("127.0.0.1".into()),
+        ..FileUser::default()
+    };
+    let mut keeper = user("keeper");
+    keeper.forward_to = vec![format!("carol@{OUTSIDE}"), format!("bob@{DOMAIN}")];
+    keeper.keep_local_copy = true;
+    let mut mover = user("mover");
+    mover.forward_to = vec![format!("dan@{OUTSIDE}")];
+    let mut full = user("full");
+    full.quota_bytes = Some(100);
+    let data = Data {
+        base_dn: "dc=example,dc=test".into(),
+        domains: vec![mail_directory::Domain {
+            name: DOMAIN.into(),
+            aliases: Vec::new(),
+        }],
+        users: vec![user("alice"), user("bob"), keeper, mover, full],
+        groups: Vec::new(),
+    };
+    FileDirectory::create(&path, &data).expect("directory");
+    path
+}
+
+/// One mail system whose parts can be stopped and started again on their
+/// state: jobctl on a fixed port and state directory, the relay on its
+/// spool, the Internet server on a port chosen beforehand.
+struct Env {
+    jobctl: Option<Service>,
+    store: Service,
+    inbound: Option<Service>,
+    internet: Option<Daemon>,
+    _dns: Daemon,
+    jobctl_addr: SocketAddr,
+    jobctl_config: String,
+    inbound_config: String,
+    internet_port: u16,
+    sink: PathBuf,
+    spool: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Everything up except the Internet server when `internet` is false.
+    fn start(internet: bool) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let dir_file = directory(d);
+        let (dns, dns_addr) = start_dns(d);
+        let sink = d.join("internet");
+        std::fs::create_dir_all(&sink).expect("sink dir");
+        let internet_port = free_tcp_port(common::flows_env::INTERNET_IP);
+
+        let jobctl_addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"))
+            .parse()
+            .expect("addr");
+        let jobctl_config = format!(
+            "[jobctl]\nlisten = \"{jobctl_addr}\"\nstate_dir = {:?}\n",
+            d.join("jobctl-state").display().to_string()
+        );
+
+        let store = ServiceBuilder::new("mailstore")
+            .ip(loopback(1))
+            .no_defaults()
+            .config_top(&format!(
+                "host = \"127.0.0.1\"\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[store.quota]\ngrace_period = \"{}s\"\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\n[pop3]\nplaintext_auth_without_tls = true\n[pop3.listener]\nlisten = \"127.0.0.1:0\"\n{}",
+                d.join("store/system").display().to_string(),
+                d.join("store/primary").display().to_string(),
+                GRACE.as_secs(),
+                directory_section(&dir_file),
+            ))
+            .start();
+        let lmtp_port = store.port("lmtp").port().to_string();
+
+        // The shipped inbound routing, every channel retrying each second;
+        // mail for outside domains goes by MX (dnsmasq) to the Internet
+        // server's port.
+        let routing = d.join("inbound-routing.toml");
+        let text = mail_routing::fill(
+            mail_routing::INBOUND_DEFAULT,
+            &[
+                ("DOMAIN", DOMAIN),
+                ("LOCAL_HOST", "mx.example.test"),
+                ("LMTP_PORT", &lmtp_port),
+                ("POSTMASTER", "alice@example.test"),
+            ],
+        )
+        .expect("inbound routing")
+        .replacen(
+            "kind = \"smtp_mx\"\n",
+            &format!("kind = \"smtp_mx\"\nport = {internet_port}\n"),
+            1,
+        )
+        .lines()
+        .map(|l| {
+            if l.starts_with("retry = [") {
+                "retry = [\"1s\"]\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>();
+        std::fs::write(&routing, text).expect("write");
+        // Loopback clients may relay (the tests send to outside addresses
+        // through it); a worker's lease is short so that the jobs of a
+        // killed relay come back within seconds.
+        let spool = d.join("spool-inbound");
+        let inbound_config = format!(
+            "trusted_networks = [\"127.0.0.0/8\"]\nrouting = {:?}\n{}\n[spool]\ndir = {:?}\n[delivery]\njobctl = \"http://{jobctl_addr}\"\nrelay = \"mta-inbound\"\nhostname = \"mx.{DOMAIN}\"\nlease = \"3s\"\n[delivery.dns]\nnameservers = [\"{dns_addr}\"]\n[smtp]\nhostname = \"mx.{DOMAIN}\"\n[smtp.listener]\nlisten = \"127.0.0.2:0\"\n",
+            routing.display().to_string(),
+            directory_section(&dir_file),
+            spool.display().to_string(),
+        );
+        let mut env = Env {
+            jobctl: None,
+            store,
+            inbound: None,
+            internet: None,
+            _dns: dns,
+            jobctl_addr,
+            jobctl_config,
+            inbound_config,
+            internet_port,
+            sink,
+            spool,
+            dir,
+        };
+        env.start_jobctl();
+        env.start_inbound();
+        if internet {
+            env.start_internet();
+        }
+        env
+    }
+
+    fn start_jobctl(&mut self) {
+        assert!(self.jobctl.is_none());
+        self.jobctl = Some(
+            ServiceBuilder::new("jobctl")
+                .ip(loopback(1))
+                .no_defaults()
+                .config_top(&self.jobctl_config)
+                .start(),
+        );
+    }
+
+    fn start_inbound(&mut self) {
+        assert!(self.inbound.is_none());
+        self.inbound = Some(
+            ServiceBuilder::new("mta-inbound")
+                .ip(loopback(2))
+                .no_defaults()
+                .config_top(&self.inbound_config)
+                .start(),
+        );
+    }
+
+    fn start_internet(&mut self) {
+        assert!(self.internet.is_none());
+        self.internet = Some(start_internet_on(&self.sink, self.internet_port));
+    }
+
+    fn inbound(&self) -> &Service {
+        self.inbound.as_ref().expect("the inbound relay runs")
+    }
+
+    fn smtp(&self) -> SocketAddr {
+        self.inbound().port("smtp")
+    }
+
+    fn logs(&self) -> String {
+        let log = |s: &Option<Service>| s.as_ref().map(Service::log_text).unwrap_or_default();
+        format!(
+            "--- inbound ---\n{}\n--- jobctl ---\n{}\n--- store ---\n{}",
+            log(&self.inbound),
+            log(&self.jobctl),
+            self.store.log_text()
+        )
+    }
+
+    /// `mailctl queue --jobctl ADDR ARGS...`: its output, or None when
+    /// it fails (jobctl down).
+    fn queue(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new(bin("mailctl"))
+            .args(["queue", "--jobctl", &self.jobctl_addr.to_string()])
+            .args(args)
+            .output()
+            .expect("mailctl");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The jobs jobctl lists: (queue id, state, channel, recipients).
+    fn jobs(&self, args: &[&str]) -> Option<Vec<(String, String, String, String)>> {
+        let text = self.queue(&[&["list"], args].concat())?;
+        Some(
+            text.lines()
+                .skip(1)
+                .filter(|l| !l.ends_with("message(s)"))
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() >= 8).then(|| {
+                        (
+                            f[0].to_string(),
+                            f[1].to_string(),
+                            f[2].to_string(),
+                            f[f.len() - 1].to_string(),
+                        )
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Queue files in the relay's spool (every channel directory).
+    fn spool_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for ch in std::fs::read_dir(&self.spool)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = ch.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !ch.path().is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(ch.path()).into_iter().flatten().flatten() {
+                out.push(f.path());
+            }
+        }
+        out
+    }
+
+    /// Waits until jobctl has no job and the spool no queue file.
+    fn wait_queue_empty(&self) {
+        wait_for("an empty queue", PATIENCE, || {
+            let jobs = self.jobs(&[])?;
+            (jobs.is_empty() && self.spool_files().is_empty()).then_some(())
+        });
+    }
+
+    /// Every message the Internet server received, whole (smtp-sink
+    /// writes a file as the data arrives: only complete ones count).
+    fn sunk(&self) -> Vec<String> {
+        std::fs::read_dir(&self.sink)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter(|t| t.contains("END-OF-MESSAGE"))
+            .collect()
+    }
+
+    /// Every message in `user`'s maildrop, over POP3.
+    fn pop3(&self, user: &str) -> Vec<String> {
+        let addr = self.store.port("pop3");
+        let (ok, out) = python(&format!(
+            "import poplib\np = poplib.POP3({host:?}, {port}, timeout=10)\np.user({user:?})\np.pass_({pw:?})\n\
+             n = p.stat()[0]\nfor i in range(1, n + 1):\n    print('=====')\n    print(b'\\n'.join(p.retr(i)[1]).decode('utf-8', 'replace'))\np.quit()\n",
+            host = addr.ip().to_string(),
+            port = addr.port(),
+            pw = format!("{user}-pw"),
+        ));
+        assert!(ok, "POP3 failed:\n{out}\n{}", self.logs());
+        out.split("=====\n").skip(1).map(str::to_string).collect()
+    }
+}
+
+/// A minimal blocking SMTP client, so that the tests know exactly which
+/// message got which reply.
+struct Smtp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Smtp {
+    fn connect(addr: SocketAddr) -> std::io::Result<Smtp> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut c = Smtp {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        };
+        c.expect(220)?;
+        c.command("EHLO mx.external.test", 250)?;
+        Ok(c)
+    }
+
+    /// One reply (multi-line joined): code and text.
+    fn reply(&mut self) -> std::io::Result<(u16, String)> {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+            text.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+                return Ok((code, text));
+            }
+        }
+    }
+
+    fn expect(&mut self, code: u16) -> std::io::Result<String> {
+        let (got, text) = self.reply()?;
+        if got == code {
+            Ok(text)
+        } else {
+            Err(std::io::Error::other(format!("expected {code}: {text}")))
+        }
+    }
+
+    fn command(&mut self, line: &str, code: u16) -> std::io::Result<String> {
+        self.writer.write_all(format!("{line}\r\n").as_bytes())?;
+        self.expect(code)
+    }
+
+    /// One transaction; the final reply to the data.
+    fn send(
+        &mut self,
+        from: &str,
+        params: &str,
+        to: &[&str],
+        data: &str,
+    ) -> std::io::Result<(u16, String)> {
+        self.command(&format!("MAIL FROM:<{from}>{params}"), 250)?;
+        for t in to {
+            self.command(&format!("RCPT TO:<{t}>"), 250)?;
+        }
+        self.command("DATA", 354)?;
+        self.writer.write_all(data.as_bytes())?;
+        self.writer.write_all(b".\r\n")?;
+        self.reply()
+    }
+}
+
+/// A message with a recognisable Message-ID and a body whose every line
+/// is numbered, ending with an `END-OF-MESSAGE` line: a message cut short
+/// anywhere is visible.
+fn message(id: &str, to: &str, lines: usize) -> String {
+    let mut m = format!(
+        "From: someone@{OUTSIDE}\r\nTo: {to}\r\nSubject: {id}\r\nMessage-ID: <{id}@{OUTSIDE}>\r\n\r\n"
+    );
+    for k in 0..lines {
+        m.push_str(&format!("{id} line {k:04} of the resilience test body\r\n"));
+    }
+    m.push_str(&format!("END-OF-MESSAGE {id}\r\n"));
+    m
+}
+
+/// Whether `text` holds the whole body of message `id` with `lines` lines.
+fn whole(text: &str, id: &str, lines: usize) -> bool {
+    (0..lines).all(|k| text.contains(&format!("{id} line {k:04} of the resilience test body")))
+        && text.contains(&format!("END-OF-MESSAGE {id}"))
+}
+
+/// The Message-IDs in `texts` (one per message), counted.
+fn message_ids(texts: &[String]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in texts {
+        for line in t.lines() {
+            let l = line.trim_end_matches('\r');
+            if l.len() > 11 && l[..11].eq_ignore_ascii_case("message-id:") {
+                *out.entry(l[11..].trim().to_string()).or_default() += 1;
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Sends one message from outside; panics unless it is accepted.
+fn send_one(env: &Env, params: &str, to: &[&str], data: &str) {
+    let mut c = Smtp::connect(env.smtp()).expect("connect to the inbound relay");
+    let (code, text) = c
+        .send(&format!("someone@{OUTSIDE}"), params, to, data)
+        .expect("SMTP transaction");
+    assert_eq!(code, 250, "{text}\n{}", env.logs());
+    let _ = c.command("QUIT", 221);
+}
+
+#[test]
+fn forwarding_reaches_each_target_once_and_keeps_the_copy_when_asked() {
+    let env = Env::start(true);
+    let keeper = format!("keeper@{DOMAIN}");
+    let mover = format!("mover@{DOMAIN}");
+    send_one(&env, "", &[&keeper], &message("fwd-keep", &keeper, 10));
+    send_one(&env, "", &[&mover], &message("fwd-move", &mover, 10));
+
+    // Outside targets: carol (keeper's) and dan (mover's), at the Internet
+    // server by MX.
+    let sunk = wait_for("both forwarded copies at the Internet", PATIENCE, || {
+        let s = env.sunk();
+        let ids = message_ids(&s);
+        (ids.contains_key(&format!("<fwd-keep@{OUTSIDE}>"))
+            && ids.contains_key(&format!("<fwd-move@{OUTSIDE}>")))
+        .then_some(s)
+    });
+    // The inside target and the kept copy.
+    wait_for("bob's forwarded copy", PATIENCE, || {
+        (!env.pop3("bob").is_empty()).then_some(())
+    });
+    wait_for("keeper's own copy", PATIENCE, || {
+        (!env.pop3("keeper").is_empty()).then_some(())
+    });
+    // Nothing more can come once the queue is empty: count now.
+    env.wait_queue_empty();
+    let sunk_now = env.sunk();
+    assert!(sunk_now.len() >= sunk.len());
+    let by_rcpt = |who: &str| -> Vec<String> {
+        sunk_now
+            .iter()
+            .filter(|t| t.to_ascii_lowercase().contains(&format!("<{who}>")))
+            .cloned()
+            .collect()
+    };
+    let carol = by_rcpt(&format!("carol@{OUTSIDE}"));
+    let dan = by_rcpt(&format!("dan@{OUTSIDE}"));
+    assert_eq!(sunk_now.len(), 2, "two outside copies:\n{sunk_now:#?}");
+    assert_eq!(carol.len(), 1, "carol's copy once:\n{sunk_now:#?}");
+    assert_eq!(dan.len(), 1, "dan's copy once:\n{sunk_now:#?}");
+    assert!(whole(&carol[0], "fwd-keep", 10), "{}", carol[0]);
+    assert!(whole(&dan[0], "fwd-move", 10), "{}", dan[0]);
+    assert!(
+        carol[0].contains(&format!("Delivered-To: {keeper}")),
+        "the forwarded copy names the forwarding address: {}",
+        carol[0]
+    );
+    assert!(
+        dan[0].contains(&format!("Delivered-To: {mover}")),
+        "{}",
+        dan[0]
+    );
+
+    let bob = env.pop3("bob");
+    assert_eq!(bob.len(), 1, "bob got keeper's mail once: {bob:#?}");
+    assert!(whole(&bob[0], "fwd-keep", 10), "{}", bob[0]);
+    let kept = env.pop3("keeper");
+    assert_eq!(kept.len(), 1, "keeper kept one copy: {kept:#?}");
+    assert!(whole(&kept[0], "fwd-keep", 10), "{}", kept[0]);
+    let moved = env.pop3("mover");
+    assert!(
+        moved.is_empty(),
+        "mover keeps no copy (keep_local_copy off): {moved:#?}"
+    );
+}
+
+#[test]
+fn over_quota_is_deferred_through_the_grace_period_then_bounced() {
+    let env = Env::start(true);
+    let full = format!("full@{DOMAIN}");
+    let sender = format!("someone@{OUTSIDE}");
+    let sent = Instant::now();
+    // RET=FULL: the DSN carries the whole message back.
+    send_one(
+        &env,
+        " RET=FULL ENVID=quota-1",
+        &[&full],
+        &message("quota-1", &full, 20),
+    );
+
+    // During the grace period the store says 452 4.2.2 and jobctl holds
+    // the job deferred for its next retry.
+    let id = wait_for("the job deferred in jobctl", PATIENCE, || {
+        env.jobs(&["--state", "deferred"])?
+            .into_iter()
+            .find(|j| j.2 == "lmtp" && j.3.contains(&full))
+            .map(|j| j.0)
+    });
+    wait_for("452 4.2.2 in the job's history", PATIENCE, || {
+        env.queue(&["show", &id])
+            .filter(|s| s.contains("452 4.2.2"))
+    });
+
+    // After the grace period: 552 5.2.2, a DSN to the sender.
+    let dsns = wait_for("the DSN at the sender's server", PATIENCE, || {
+        let d: Vec<String> = env
+            .sunk()
+            .into_iter()
+            .filter(|t| t.contains("report-type=delivery-status"))
+            .collect();
+        (!d.is_empty()).then_some(d)
+    });
+    let bounced_after = sent.elapsed();
+    assert!(
+        bounced_after >= GRACE,
+        "bounced only after the grace period ({bounced_after:?})"
+    );
+    env.wait_queue_empty();
+    let dsns_now: Vec<String> = env
+        .sunk()
+        .into_iter()
+        .filter(|t| t.contains("report-type=delivery-status"))
+        .collect();
+    assert_eq!(dsns_now.len(), 1, "one DSN: {dsns_now:#?}");
+    let dsn = &dsns[0];
+    assert!(
+        dsn.to_ascii_lowercase().contains(&format!("<{sender}>")),
+        "to the sender: {dsn}"
+    );
+    for want in [
+        "multipart/report",
+        "message/delivery-status",
+        "Action: failed",
+        "Status: 5.2.2",
+        &format!("Final-Recipient: rfc822; {full}"),
+        "Original-Envelope-Id: quota-1",
+        "552 5.2.2",
+        "message/rfc822",
+    ] {
+        assert!(dsn.contains(want), "the DSN has {want:?}:\n{dsn}");
+    }
+    // Nothing lost: the sender has the whole message back.
+    assert!(
+        whole(dsn, "quota-1", 20),
+        "the message comes back whole: {dsn}"
+    );
+    assert!(
+        env.pop3("full").is_empty(),
+        "nothing in the full mailbox:\n{}",
+        env.logs()
+    );
+}
+
+/// Sends `n` messages to `to` over one connection; all must be accepted.
+fn send_many(env: &Env, tag: &str, to: &str, n: usize, lines: usize) {
+    let mut c = Smtp::connect(env.smtp()).expect("connect");
+    for i in 0..n {
+        let id = format!("{tag}-{i}");
+        let (code, text) = c
+            .send(
+                &format!("someone@{OUTSIDE}"),
+                "",
+                &[to],
+                &message(&id, to, lines),
+            )
+            .expect("SMTP transaction");
+        assert_eq!(code, 250, "{id}: {text}");
+    }
+    let _ = c.command("QUIT", 221);
+}
+
+#[test]
+fn jobctl_stopped_and_killed_with_a_full_queue_loses_nothing() {
+    const N: usize = 50;
+    // The Internet server is down: everything stays queued.
+    let mut env = Env::start(false);
+    let to = format!("carol@{OUTSIDE}");
+    send_many(&env, "jq", &to, N, 10);
+    let queued = |env: &Env, what: &str| {
+        wait_for(what, PATIENCE, || {
+            let jobs = env.jobs(&["--channel", "tcp_local"])?;
+            (jobs.len() == N).then_some(jobs)
+        })
+    };
+    let before = queued(&env, "all messages queued in jobctl");
+    // They have been tried and deferred (connection refused).
+    wait_for("deferred jobs", PATIENCE, || {
+        env.jobs(&["--state", "deferred"]).filter(|j| !j.is_empty())
+    });
+
+    // SIGTERM: a clean stop, then a start on the same state directory.
+    let mut jobctl = env.jobctl.take().expect("jobctl");
+    jobctl.signal(Signal::SIGTERM);
+    let status = jobctl.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "jobctl stops cleanly on SIGTERM: {status}"
+    );
+    drop(jobctl);
+    env.start_jobctl();
+    let after_term = queued(&env, "the queue after a SIGTERM restart");
+
+    // SIGKILL: no chance to close anything.
+    let mut jobctl = env.jobctl.take().expect("jobctl");
+    jobctl.signal(Signal::SIGKILL);
+    jobctl.wait_exit(Duration::from_secs(20));
+    drop(jobctl);
+    env.start_jobctl();
+    let after_kill = queued(&env, "the queue after a SIGKILL restart");
+    let ids = |jobs: &[(String, String, String, String)]| {
+        let mut v: Vec<String> = jobs.iter().map(|j| j.0.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&before), ids(&after_term), "same jobs after SIGTERM");
+    assert_eq!(ids(&before), ids(&after_kill), "same jobs after SIGKILL");
+
+    // The Internet comes up: everything is delivered, once.
+    env.start_internet();
+    wait_for("every message at the Internet server", PATIENCE, || {
+        (message_ids(&env.sunk()).len() == N).then_some(())
+    });
+    env.wait_queue_empty();
+    let got = message_ids(&env.sunk());
+    let dups: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "delivered more than once: {dups:?}");
+    for i in 0..N {
+        assert_eq!(
+            got.get(&format!("<jq-{i}@{OUTSIDE}>")),
+            Some(&1),
+            "jq-{i} delivered once\n{}",
+            env.logs()
+        );
+    }
+    for t in env.sunk() {
+        let id = t
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        assert!(whole(&t, &id, 10), "{id} whole: {t}");
+    }
+}
+
+#[test]
+fn relay_killed_mid_delivery_loses_no_acknowledged_message() {
+    const M: usize = 80;
+    const LINES: usize = 60;
+    let mut env = Env::start(true);
+    let to = format!("bob@{DOMAIN}");
+
+    // The client sends in a thread and records every 250.
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let sender = {
+        let (acked, addr, to) = (acked.clone(), env.smtp(), to.clone());
+        std::thread::spawn(move || -> Option<usize> {
+            let mut c = Smtp::connect(addr).ok()?;
+            for i in 0..M {
+                let id = format!("kill-{i}");
+                match c.send(
+                    &format!("someone@{OUTSIDE}"),
+                    "",
+                    &[&to],
+                    &message(&id, &to, LINES),
+                ) {
+                    Ok((250, _)) => acked.lock().expect("lock").push(i),
+                    // The connection broke: i was in flight.
+                    _ => return Some(i),
+                }
+            }
+            None
+        })
+    };
+    // Kill once some messages are acknowledged and some delivered, while
+    // the client is still sending.
+    let started = Instant::now();
+    wait_for("messages accepted and delivered", PATIENCE, || {
+        let n = acked.lock().expect("lock").len();
+        (n >= 25 && !env.pop3("bob").is_empty()).then_some(())
+    });
+    let mut relay = env.inbound.take().expect("relay");
+    relay.signal(Signal::SIGKILL);
+    relay.wait_exit(Duration::from_secs(20));
+    let killed_after = started.elapsed();
+    let spool_at_kill = env.spool_files().len();
+    let broke_at = sender.join().expect("sender thread");
+    drop(relay);
+    let acked: Vec<usize> = acked.lock().expect("lock").clone();
+    let delivered_at_kill = env.pop3("bob").len();
+    assert!(
+        acked.len() < M,
+        "the relay was killed while the client was still sending"
+    );
+
+    // Restarted on the same spool; the client sends again what was not
+    // acknowledged, as an MTA retries (the message in flight may be in
+    // the spool already: the one duplicate SMTP cannot avoid).
+    env.start_inbound();
+    let resend_from = broke_at.unwrap_or(acked.len());
+    {
+        let mut c = Smtp::connect(env.smtp()).expect("connect to the restarted relay");
+        for i in resend_from..M {
+            let id = format!("kill-{i}");
+            let (code, text) = c
+                .send(
+                    &format!("someone@{OUTSIDE}"),
+                    "",
+                    &[&to],
+                    &message(&id, &to, LINES),
+                )
+                .expect("SMTP transaction");
+            assert_eq!(code, 250, "{id}: {text}");
+        }
+        let _ = c.command("QUIT", 221);
+    }
+    wait_for("every message in bob's mailbox", PATIENCE, || {
+        (message_ids(&env.pop3("bob")).len() == M).then_some(())
+    });
+    env.wait_queue_empty();
+    let mailbox = env.pop3("bob");
+    let got = message_ids(&mailbox);
+    for i in &acked {
+        assert!(
+            got.contains_key(&format!("<kill-{i}@{OUTSIDE}>")),
+            "acknowledged kill-{i} delivered\n{}",
+            env.logs()
+        );
+    }
+    for t in &mailbox {
+        let id = t
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        assert!(whole(t, &id, LINES), "{id} is whole:\n{t}");
+    }
+    let dups: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    // At most the message the client had in flight plus the deliveries the
+    // relay had in flight (the lmtp channel's max_per_destination = 8).
+    assert!(
+        dups.iter().map(|(_, n)| **n - 1).sum::<usize>() <= 9,
+        "too many duplicates: {dups:?}"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(env.spool.join(".tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(tmp.is_empty(), "no half-written queue file left: {tmp:?}");
+    assert!(
+        !env.spool.join(".corrupt").exists(),
+        "no unreadable queue file"
+    );
+    eprintln!(
+        "relay SIGKILLed after {killed_after:?}: {} of {M} acknowledged, {delivered_at_kill} delivered, \
+         {spool_at_kill} queue files, client in flight: {broke_at:?}; duplicates: {dups:?}",
+        acked.len()
+    );
+    let _ = &env.dir;
+}
