@@ -1,7 +1,8 @@
 //! The POP3 wire format, with no I/O: command lines in, response bytes out.
 //!
-//! - [`LineReader`] splits input into lines with a hard length limit, so a
-//!   client cannot make the server buffer more than one line.
+//! - [`LineReader`] (SMTP's, the same line discipline) splits input into
+//!   lines with a hard length limit, so a client cannot make the server
+//!   buffer more than one line.
 //! - [`Command::parse`] turns a line into a typed command (RFC 1939 3,
 //!   keywords case-insensitive, arguments separated by single spaces).
 //! - [`Response`] renders `+OK` / `-ERR` lines with RFC 2449 8 response
@@ -16,13 +17,12 @@
 //! Everything here can be fed arbitrary bytes without panicking.
 
 mod command;
-mod line;
 mod multiline;
 mod response;
 pub mod sasl;
 
 pub use command::{Command, ParseError};
-pub use line::{LineReader, LineTooLong};
+pub use mail_smtp_proto::{LineReader, LineTooLong};
 pub use multiline::MultiLine;
 pub use response::{RespCode, Response};
 

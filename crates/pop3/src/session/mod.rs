@@ -305,7 +305,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             return None;
         }
         // RFC 2595 3.1: nothing sent before the handshake may be obeyed.
-        self.reader.discard();
+        drop(self.reader.take_buffered());
         let handshake = tokio::time::timeout(Duration::from_secs(30), conn.start_tls()).await;
         match handshake {
             Ok(Ok(conn)) => {
