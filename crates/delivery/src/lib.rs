@@ -40,5 +40,8 @@ pub use deliver::{AttemptResult, ChannelRuntime, Outcome, RcptResult, destinatio
 pub use dns::{DnsConfig, MxResolver};
 pub use dsn::{Action, Dsn, DsnRecipient, DsnRequest};
 pub use error::Error;
-pub use sink::{DsnSink, NewMessage, RoutedSink, enqueue_message, job_for};
+pub use sink::{
+    DsnSink, NewMessage, RoutedSink, channel_policy, enqueue_message, job_for, retry_policy,
+    submit_job,
+};
 pub use worker::{Workers, delivers, start};

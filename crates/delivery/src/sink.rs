@@ -6,13 +6,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use mail_mta::spool::Content;
 use mail_mta::{ClientRecord, Envelope, QueuedRecipient, Spool};
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
-use mail_proto::jobctl::v1::{Job, Recipient, SubmitRequest};
-use mail_routing::{Router, RoutingDirectory};
+use mail_proto::jobctl::v1::{Job, Recipient, RetryPolicy, SubmitRequest};
+use mail_routing::{Channel, Router, RoutingDirectory};
 use mail_smtp_proto::Body;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -49,8 +49,10 @@ pub struct NewMessage {
     pub traceparent: Option<String>,
 }
 
-/// The jobctl job announcing a queue entry of `relay`.
-pub fn job_for(relay: &str, env: &Envelope, priority: i32) -> Job {
+/// The jobctl job announcing a queue entry of `relay`. It carries the
+/// retry schedule of the entry's channel ([`channel_policy`]), which jobctl
+/// follows; `None` leaves jobctl's defaults.
+pub fn job_for(relay: &str, env: &Envelope, priority: i32, policy: Option<RetryPolicy>) -> Job {
     let secs = |t: SystemTime| {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -75,7 +77,58 @@ pub fn job_for(relay: &str, env: &Envelope, priority: i32) -> Job {
         queued_at: secs(env.received_at),
         traceparent: env.traceparent.clone().unwrap_or_default(),
         message_id: env.message_id.clone().unwrap_or_default(),
+        policy,
         ..Default::default()
+    }
+}
+
+/// The retry keywords (`retry`, `max_lifetime`, `delay_notice_after`,
+/// `dsn.delay_notices`) of the channel named `name` in `router`, as the
+/// policy its jobs carry to jobctl.
+pub fn channel_policy(router: &Router, name: &str) -> Option<RetryPolicy> {
+    router.channel(name).map(retry_policy)
+}
+
+/// A channel's retry keywords as jobctl's `RetryPolicy`.
+pub fn retry_policy(channel: &Channel) -> RetryPolicy {
+    let secs = |d: Duration| d.as_secs().max(1);
+    RetryPolicy {
+        retry_seconds: channel
+            .retry
+            .iter()
+            .map(|d| u32::try_from(secs(*d)).unwrap_or(u32::MAX))
+            .collect(),
+        max_lifetime_seconds: secs(channel.max_lifetime),
+        delay_notice_seconds: secs(channel.delay_notice_after),
+        no_delay_notice: !channel.dsn.delay_notices,
+    }
+}
+
+/// Tells jobctl about `job`, trying a few times over about three seconds
+/// (jobctl may be restarting). The spool is the truth either way: an entry
+/// jobctl never heard of is submitted again by the relay's startup scan.
+pub async fn submit_job(
+    client: &mut JobControllerClient<GrpcChannel>,
+    job: Job,
+) -> Result<(), tonic::Status> {
+    let mut wait = Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match client
+            .submit(SubmitRequest {
+                job: Some(job.clone()),
+            })
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(status) if tries >= 5 => return Err(status),
+            Err(status) => {
+                tracing::warn!(queue_id = %job.queue_id, error = %status, "jobctl submit failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
     }
 }
 
@@ -155,11 +208,11 @@ pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
         );
         // The spool is the truth: if jobctl is down now, the relay's
         // startup scan (or its own retry) submits the entry later.
-        if let Err(e) = jobctl
-            .submit(SubmitRequest {
-                job: Some(job_for(relay, env, 0)),
-            })
-            .await
+        if let Err(e) = submit_job(
+            jobctl,
+            job_for(relay, env, 0, channel_policy(router, &env.channel)),
+        )
+        .await
         {
             tracing::warn!(queue_id = %env.id, error = %e, "jobctl did not take the new entry; the spool scan submits it later");
         }

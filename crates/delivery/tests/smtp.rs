@@ -33,7 +33,12 @@ impl Drop for Setup {
 
 /// jobctl + spool + `tcp_local` workers; DSNs to example.org senders are
 /// routed to `dsn_hold`, a channel without workers, to be inspected.
-async fn setup(port: u16, tls: &str, dns: Dns, policy: mail_jobctl::ChannelPolicy) -> Setup {
+async fn setup(
+    port: u16,
+    tls: &str,
+    dns: Dns,
+    policy: mail_proto::jobctl::v1::RetryPolicy,
+) -> Setup {
     init_tracing();
     let jobctl = Jobctl::start(&[("tcp_local", policy)]).await;
     let spool_dir = tempfile::tempdir().expect("tempdir");
@@ -96,7 +101,7 @@ route = "tcp-daemon"
     }
 }
 
-fn slow_policy() -> mail_jobctl::ChannelPolicy {
+fn slow_policy() -> mail_proto::jobctl::v1::RetryPolicy {
     fast_policy("1s", "3600s", "86400s")
 }
 

@@ -6,7 +6,7 @@
 //! `jobctl` keeps what a queue manager needs and nothing more: which jobs
 //! wait on which channel, in what order (priority first, new mail ahead of
 //! the deferred backlog), when each deferred job is due again (the channel's
-//! retry schedule), how long a job may live before its recipients bounce,
+//! retry schedule, which each job carries from the relay), how long a job may live before its recipients bounce,
 //! the attempt history, and which workers are busy or idle since when.
 //!
 //! The message files stay with the relay that accepted them; `jobctl` holds
@@ -19,10 +19,12 @@
 
 pub mod config;
 pub mod error;
+pub mod retry;
 pub mod schedule;
 pub mod server;
 pub mod state;
 
 pub use config::{ChannelPolicy, JobctlConfig};
 pub use error::Error;
+pub use retry::Retry;
 pub use server::JobController;

@@ -13,6 +13,7 @@ use mail_proto::jobctl::v1::{
 
 use crate::config::JobctlConfig;
 use crate::error::Error;
+use crate::retry::Retry;
 use crate::state::State;
 
 /// Order of ready jobs on one channel: higher priority first, then new mail
@@ -334,7 +335,7 @@ impl Schedule {
             return Err(Error::NotFound(queue_id.to_string()));
         };
         e.lease = None;
-        let policy = self.config.policy(&e.job.channel).clone();
+        let policy = Retry::of(&e.job);
         for r in &results {
             let outcome = Outcome::try_from(r.outcome).unwrap_or(Outcome::Retry);
             let ok = matches!(outcome, Outcome::Delivered | Outcome::Failed);
@@ -365,7 +366,8 @@ impl Schedule {
             resp.done = true;
             return Ok(resp);
         }
-        if age >= policy.delay_notice_after && !e.job.delay_notified {
+        let notice_due = policy.delay_notice_after.is_some_and(|after| age >= after);
+        if notice_due && !e.job.delay_notified {
             e.job.delay_notified = true;
             resp.delay_notice = e.job.recipients.iter().map(|r| r.address.clone()).collect();
         }

@@ -7,20 +7,11 @@ use std::time::Duration;
 use mail_jobctl::schedule::Schedule;
 use mail_jobctl::state::State;
 use mail_jobctl::{ChannelPolicy, JobctlConfig};
-use mail_proto::jobctl::v1::{Job, JobState, Outcome, Recipient, RecipientResult};
+use mail_proto::jobctl::v1::{Job, JobState, Outcome, Recipient, RecipientResult, RetryPolicy};
 
 fn config(dir: &std::path::Path) -> JobctlConfig {
     let mut channels = BTreeMap::new();
-    channels.insert(
-        "tcp_local".to_string(),
-        ChannelPolicy {
-            retry: vec![Duration::from_secs(60), Duration::from_secs(600)],
-            max_lifetime: Duration::from_secs(3600),
-            delay_notice_after: Duration::from_secs(900),
-            max_workers: 2,
-            min_workers: 1,
-        },
-    );
+    channels.insert("tcp_local".to_string(), ChannelPolicy { max_workers: 2 });
     JobctlConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         state_dir: dir.to_path_buf(),
@@ -49,6 +40,13 @@ fn job(id: &str, priority: i32, rcpts: &[&str]) -> Job {
             })
             .collect(),
         priority,
+        // The relay's channel keywords travel with the job.
+        policy: Some(RetryPolicy {
+            retry_seconds: vec![60, 600],
+            max_lifetime_seconds: 3600,
+            delay_notice_seconds: 900,
+            no_delay_notice: false,
+        }),
         ..Default::default()
     }
 }

@@ -2,12 +2,13 @@
 //! spool at start (jobctl may have lost nothing, but resubmitting is
 //! harmless: it keeps one job per queue id).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mail_mta::{Envelope, QueueNotifier};
-use mail_proto::jobctl::v1::SubmitRequest;
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
+use mail_routing::Router;
 use tonic::transport::{Channel, Endpoint};
 
 /// A lazily connected jobctl client.
@@ -15,6 +16,8 @@ use tonic::transport::{Channel, Endpoint};
 pub struct Jobctl {
     client: JobControllerClient<Channel>,
     relay: String,
+    /// The channel table: each job carries its channel's retry keywords.
+    router: Arc<Router>,
 }
 
 /// Priority of fresh mail; jobctl admits it ahead of deferred backlog.
@@ -24,7 +27,11 @@ impl Jobctl {
     /// A client for `address` (`host:port` or a URL) that names this relay
     /// `relay`. Connects on first use, so a relay starts while jobctl is
     /// still coming up (the spool keeps the mail meanwhile).
-    pub fn new(address: &str, relay: &str) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        address: &str,
+        relay: &str,
+        router: Arc<Router>,
+    ) -> Result<Self, tonic::transport::Error> {
         let url = if address.contains("://") {
             address.to_string()
         } else {
@@ -37,6 +44,7 @@ impl Jobctl {
         Ok(Self {
             client: JobControllerClient::new(channel),
             relay: relay.to_string(),
+            router,
         })
     }
 
@@ -50,34 +58,15 @@ impl Jobctl {
         &self.relay
     }
 
-    /// Submits `entries`, retrying a few times; what still fails stays in
-    /// the spool and is submitted again at the next start.
+    /// Submits `entries`; what still fails stays in the spool and is
+    /// submitted again at the next start. Returns how many failed.
     pub async fn submit(&self, entries: &[Envelope]) -> usize {
         let mut failed = 0;
+        let mut client = self.client();
         for e in entries {
-            let job = mail_delivery::job_for(&self.relay, e, NEW_MAIL_PRIORITY);
-            let mut wait = Duration::from_millis(100);
-            let mut ok = false;
-            for _ in 0..5 {
-                match self
-                    .client()
-                    .submit(SubmitRequest {
-                        job: Some(job.clone()),
-                    })
-                    .await
-                {
-                    Ok(_) => {
-                        ok = true;
-                        break;
-                    }
-                    Err(status) => {
-                        tracing::warn!(queue_id = %e.id, error = %status, "jobctl submit failed; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
-                    }
-                }
-            }
-            if !ok {
+            let policy = mail_delivery::channel_policy(&self.router, &e.channel);
+            let job = mail_delivery::job_for(&self.relay, e, NEW_MAIL_PRIORITY, policy);
+            if mail_delivery::submit_job(&mut client, job).await.is_err() {
                 failed += 1;
                 tracing::error!(queue_id = %e.id, "jobctl unreachable: the message waits in the spool until the next start");
             }

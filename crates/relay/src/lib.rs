@@ -78,7 +78,7 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
     let directory = mail_directory::open(&cfg.directory).await?;
     let router = Arc::new(mail_routing::Router::load(&cfg.routing)?);
     let spool = Spool::open(&cfg.spool)?;
-    let jobctl = jobs::Jobctl::new(&cfg.delivery.jobctl, &cfg.delivery.relay)?;
+    let jobctl = jobs::Jobctl::new(&cfg.delivery.jobctl, &cfg.delivery.relay, router.clone())?;
 
     let backlog = spool.scan().await?;
     if !backlog.corrupt.is_empty() {

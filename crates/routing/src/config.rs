@@ -210,7 +210,8 @@ pub struct Channel {
     /// Most deliveries to one destination host at once.
     #[serde(default = "default_per_destination")]
     pub max_per_destination: u32,
-    /// Waits between attempts; the last repeats.
+    /// Waits between attempts; the last repeats. This and the two below
+    /// travel with each job to jobctl, which schedules by them.
     #[serde(default = "default_retry", deserialize_with = "durations::deserialize")]
     pub retry: Vec<Duration>,
     /// How long a message may stay queued before it bounces.
@@ -282,15 +283,6 @@ impl Channel {
     /// The effective default port.
     pub fn default_port(&self) -> u16 {
         self.port.unwrap_or(self.kind.default_port())
-    }
-
-    /// The wait before the retry that follows `attempts` failed attempts.
-    pub fn backoff(&self, attempts: u32) -> Duration {
-        let i = (attempts.max(1) as usize - 1).min(self.retry.len().saturating_sub(1));
-        self.retry
-            .get(i)
-            .copied()
-            .unwrap_or(Duration::from_secs(300))
     }
 }
 
@@ -554,13 +546,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_repeats_the_last_interval() {
+    fn channel_defaults_follow_the_kind() {
         let c: Channel = toml::from_str(
             "name = \"x\"\nkind = \"smtp_mx\"\nhosts = [\"x\"]\nretry = [\"1s\", \"10s\"]\n",
         )
         .expect("channel parses");
-        assert_eq!(c.backoff(1), Duration::from_secs(1));
-        assert_eq!(c.backoff(5), Duration::from_secs(10));
+        assert_eq!(c.retry, [Duration::from_secs(1), Duration::from_secs(10)]);
         assert_eq!(c.tls_policy(), TlsPolicy::Opportunistic);
         assert_eq!(c.default_port(), 25);
     }

@@ -22,7 +22,7 @@ use mail_jobctl::{ChannelPolicy, JobController, JobctlConfig};
 use mail_mta::spool::Content;
 use mail_mta::{ClientRecord, Envelope, QueuedRecipient, Spool, SpoolConfig};
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
-use mail_proto::jobctl::v1::{JobRef, ListRequest, SubmitRequest};
+use mail_proto::jobctl::v1::{JobRef, ListRequest, RetryPolicy, SubmitRequest};
 use tonic::transport::Channel;
 
 pub const RELAY: &str = "mta-test";
@@ -57,12 +57,15 @@ where
 
 pub struct Jobctl {
     pub url: String,
+    /// The retry schedule each channel's jobs carry (a relay takes them
+    /// from its routing file).
+    pub policies: Vec<(String, RetryPolicy)>,
     pub shutdown: Shutdown,
     _dir: tempfile::TempDir,
 }
 
 impl Jobctl {
-    pub async fn start(channels: &[(&str, ChannelPolicy)]) -> Jobctl {
+    pub async fn start(channels: &[(&str, RetryPolicy)]) -> Jobctl {
         let dir = tempfile::tempdir().expect("tempdir");
         let shutdown = Shutdown::new();
         let cfg = JobctlConfig {
@@ -72,7 +75,7 @@ impl Jobctl {
             default_channel: ChannelPolicy::default(),
             channels: channels
                 .iter()
-                .map(|(n, p)| (n.to_string(), p.clone()))
+                .map(|(n, _)| (n.to_string(), ChannelPolicy { max_workers: 4 }))
                 .collect(),
         };
         let jc = JobController::open(cfg, shutdown.clone()).expect("open jobctl");
@@ -82,9 +85,21 @@ impl Jobctl {
             .expect("serve");
         Jobctl {
             url: format!("http://{addr}"),
+            policies: channels
+                .iter()
+                .map(|(n, p)| (n.to_string(), p.clone()))
+                .collect(),
             shutdown,
             _dir: dir,
         }
+    }
+
+    /// The schedule jobs of `channel` carry.
+    pub fn policy(&self, channel: &str) -> Option<RetryPolicy> {
+        self.policies
+            .iter()
+            .find(|(n, _)| n == channel)
+            .map(|(_, p)| p.clone())
     }
 
     pub async fn client(&self) -> JobControllerClient<Channel> {
@@ -122,15 +137,14 @@ impl Drop for Jobctl {
     }
 }
 
-/// A policy with short times for tests.
-pub fn fast_policy(retry: &str, delay_notice: &str, lifetime: &str) -> ChannelPolicy {
-    let d = |s: &str| humantime_parse(s);
-    ChannelPolicy {
-        retry: vec![d(retry)],
-        max_lifetime: d(lifetime),
-        delay_notice_after: d(delay_notice),
-        max_workers: 4,
-        min_workers: 1,
+/// A retry schedule with short times for tests.
+pub fn fast_policy(retry: &str, delay_notice: &str, lifetime: &str) -> RetryPolicy {
+    let d = |s: &str| humantime_parse(s).as_secs();
+    RetryPolicy {
+        retry_seconds: vec![u32::try_from(d(retry)).expect("short")],
+        max_lifetime_seconds: d(lifetime),
+        delay_notice_seconds: d(delay_notice),
+        no_delay_notice: false,
     }
 }
 
@@ -344,7 +358,7 @@ pub async fn enqueue(
         .client()
         .await
         .submit(SubmitRequest {
-            job: Some(job_for(RELAY, &env, 0)),
+            job: Some(job_for(RELAY, &env, 0, jobctl.policy(channel))),
         })
         .await
         .expect("submit");
