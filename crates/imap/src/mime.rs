@@ -79,11 +79,14 @@ fn value(header: &[u8], name: &str) -> Option<String> {
     fields(header)
         .into_iter()
         .find(|(n, _)| n == name)
-        .map(|(_, raw)| {
-            let raw = String::from_utf8_lossy(raw);
-            let v = raw.split_once(':').map_or("", |(_, v)| v);
-            v.split_whitespace().collect::<Vec<_>>().join(" ")
-        })
+        .map(|(_, raw)| unfolded(raw))
+}
+
+/// A raw field's value after the colon, unfolded, white space collapsed.
+fn unfolded(raw: &[u8]) -> String {
+    let raw = String::from_utf8_lossy(raw);
+    let v = raw.split_once(':').map_or("", |(_, v)| v);
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// (type, subtype, boundary) in lower case; defaults to text/plain.
@@ -275,6 +278,17 @@ pub(crate) fn header_value(msg: &[u8], name: &str) -> Option<String> {
     value(split(msg).header, &name.to_ascii_uppercase())
 }
 
+/// Every field named `name`, unfolded: SEARCH HEADER matches a message
+/// when any of them contains the string (RFC 3501 6.4.4).
+pub(crate) fn header_values(msg: &[u8], name: &str) -> Vec<String> {
+    let name = name.to_ascii_uppercase();
+    fields(split(msg).header)
+        .into_iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, raw)| unfolded(raw))
+        .collect()
+}
+
 /// The body after the header (for SEARCH BODY).
 pub(crate) fn body(msg: &[u8]) -> &[u8] {
     split(msg).body
@@ -327,5 +341,7 @@ mod tests {
         assert!(sec(&[1], Some(SectionText::Header)).is_none());
         assert_eq!(binary(MSG, &[3]), Some(Ok(vec![0, 1, 2])));
         assert_eq!(header_value(MSG, "subject").as_deref(), Some("hi"));
+        let twice = b"Message-Id: <a@x>\r\nSubject: s\r\nMessage-ID:\r\n <b@x>\r\n\r\nbody\r\n";
+        assert_eq!(header_values(twice, "message-id"), ["<a@x>", "<b@x>"]);
     }
 }

@@ -139,11 +139,11 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
         K::Cc(s) => addr_match(&env.cc, s),
         K::Bcc(s) => addr_match(&env.bcc, s),
         K::Subject(s) => env.subject.as_deref().is_some_and(|x| contains(x, s)),
-        K::Header(field, s) => m
-            .body
-            .as_deref()
-            .and_then(|b| mime::header_value(b, field))
-            .is_some_and(|v| s.is_empty() || contains(&v, s)),
+        K::Header(field, s) => m.body.as_deref().is_some_and(|b| {
+            mime::header_values(b, field)
+                .iter()
+                .any(|v| s.is_empty() || contains(v, s))
+        }),
         K::Body(s) => m
             .body
             .as_deref()
