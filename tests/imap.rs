@@ -502,7 +502,8 @@ reply = (b'From: Dave <dave@example.org>\r\nTo: alice@example.test\r\nSubject: R
          b'Date: Sat, 28 Nov 2026 11:00:00 +0000\r\nMessage-ID: <reply@example.org>\r\n'
          b'In-Reply-To: <plans@example.org>\r\nReferences: <plans@example.org>\r\n\r\nsounds good\r\n')
 other = (b'From: Erin <erin@example.org>\r\nTo: alice@example.test\r\nSubject: Apples\r\n'
-         b'Date: Sat, 28 Nov 2026 09:00:00 +0000\r\nMessage-ID: <apples@example.org>\r\n\r\nred ones\r\n')
+         b'Date: Sat, 28 Nov 2026 09:00:00 +0000\r\nMessage-ID: <apples@example.org>\r\n'
+         b'X-Tag: one\r\nX-Tag: two\r\n\r\nred ones\r\n')
 for msg in (parent, reply, other):
     lmtp('alice@example.test', msg)
 m = connect()
@@ -537,6 +538,7 @@ R['search_body'] = m.search(None, 'BODY', 'zebra')[1][0].decode()
 R['search_or'] = m.search(None, 'OR', 'FROM', 'erin', 'KEYWORD', '$Work')[1][0].decode()
 R['search_not'] = m.search(None, 'NOT', 'SEEN')[1][0].decode()
 R['uid_search'] = m.uid('SEARCH', 'HEADER', 'Message-ID', '<reply@example.org>')[1][0].decode()
+R['search_second_field'] = m.search(None, 'HEADER', 'X-Tag', 'two')[1][0].decode()
 R['search_modseq'] = raw(m, 'SEARCH MODSEQ %d' % (ms + 1))
 R['esearch'] = raw(m, 'SEARCH RETURN (MIN MAX COUNT ALL) ALL')
 R['uid_esearch'] = raw(m, 'UID SEARCH RETURN (COUNT) SUBJECT plans')
@@ -620,6 +622,7 @@ m.logout()
     // 2 was read with BODY[TEXT], 3 with RFC822; 1 was only peeked at.
     assert_eq!(r["search_not"], "1 4");
     assert_eq!(r["uid_search"], "2");
+    assert_eq!(r["search_second_field"], "3", "any X-Tag field matches");
     // Changed after the UNCHANGEDSINCE value: 3 ($A), 1 and 2 ($C).
     has(&r, "search_modseq", "* SEARCH 1 2 3 (MODSEQ ");
     for item in ["* ESEARCH (TAG ", "MIN 1", "MAX 4", "COUNT 4", "ALL 1:4"] {
