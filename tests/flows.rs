@@ -5,11 +5,11 @@
 //!
 //! - internal -> internal: submission (STARTTLS + AUTH, Python smtplib) on
 //!   the outbound relay, through the inbound relay, LMTP into the store,
-//!   read back over POP3;
+//!   read back over POP3 and over IMAP (body, Message-ID, Received trace);
 //! - internal -> external: the same submission to an outside address, by
 //!   MX to the "Internet" server;
 //! - external -> internal: `swaks` to the inbound relay (the MX of the
-//!   hosted domain) as an Internet MTA would;
+//!   hosted domain) as an Internet MTA would, read back over IMAP;
 //! - a list expanded by the inbound relay, and a vacation notice sent once;
 //! - what the inbound relay refuses (unknown user, relaying) and what
 //!   `mailctl route test` and `mailctl queue stats` say about it.
@@ -100,7 +100,7 @@ fn start_system() -> System {
         .ip(loopback(1))
         .no_defaults()
         .config_top(&format!(
-            "host = \"127.0.0.1\"\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\n[pop3]\nplaintext_auth_without_tls = true\n[pop3.listener]\nlisten = \"127.0.0.1:0\"\n{}",
+            "host = \"127.0.0.1\"\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\n[pop3]\nplaintext_auth_without_tls = true\n[pop3.listener]\nlisten = \"127.0.0.1:0\"\n[imap.listener]\nlisten = \"127.0.0.1:0\"\ntls = \"starttls\"\n{tls_section}{}",
             d.join("store/system").display().to_string(),
             d.join("store/primary").display().to_string(),
             directory_section(&dir_file),
@@ -217,6 +217,71 @@ fn pop3_messages(sys: &System, user: &str) -> Vec<String> {
     out.split("=====\n").skip(1).map(str::to_string).collect()
 }
 
+/// A message read back over IMAP (STARTTLS, LOGIN) from `user`'s INBOX.
+struct ImapMessage {
+    header: String,
+    text: String,
+}
+
+impl ImapMessage {
+    /// The `Received:` fields, unfolded, newest (topmost) first.
+    fn received(&self) -> Vec<String> {
+        self.header
+            .replace("\r\n", "\n")
+            .replace("\n\t", " ")
+            .replace("\n ", " ")
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("received:"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Reads the messages with MESSAGE_ID from USER's INBOX over IMAP after
+/// STARTTLS; prints `[[header, text], ...]` as JSON.
+const IMAP_READ_BACK: &str = r#"
+import imaplib, json, ssl
+ctx = ssl.create_default_context(cafile=CA)
+ctx.check_hostname = False
+m = imaplib.IMAP4(HOST, PORT, timeout=10)
+m.starttls(ssl_context=ctx)
+m.login(USER, PASSWORD)
+m.select('INBOX', readonly=True)
+out = []
+for uid in m.uid('SEARCH', 'HEADER', 'Message-ID', MESSAGE_ID)[1][0].split():
+    typ, data = m.uid('FETCH', uid, '(BODY.PEEK[HEADER] BODY.PEEK[TEXT])')
+    assert typ == 'OK', data
+    out.append([d[1].decode('utf-8', 'replace') for d in data if isinstance(d, tuple)])
+m.logout()
+print(json.dumps(out))
+"#;
+
+/// The messages with `message_id` in `user`'s INBOX, over IMAP.
+fn imap_messages(sys: &System, user: &str, message_id: &str) -> Vec<ImapMessage> {
+    let addr = sys.store.port("imap");
+    let script = format!(
+        "HOST = {host:?}\nPORT = {port}\nCA = {ca:?}\nUSER = {user:?}\nPASSWORD = {pw:?}\nMESSAGE_ID = {message_id:?}\n{IMAP_READ_BACK}",
+        ca = sys.ca.display().to_string(),
+        host = addr.ip().to_string(),
+        port = addr.port(),
+        pw = format!("{user}-pw"),
+    );
+    let (ok, out) = python(&script);
+    assert!(ok, "IMAP failed:\n{out}\n{}", sys.store.log_text());
+    let found: Vec<Vec<String>> = serde_json::from_str(out.trim()).expect("IMAP read-back JSON");
+    found
+        .into_iter()
+        .map(|parts| {
+            assert_eq!(parts.len(), 2, "header and text: {parts:?}");
+            let mut it = parts.into_iter();
+            ImapMessage {
+                header: it.next().unwrap_or_default(),
+                text: it.next().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 fn logs(sys: &System) -> String {
     format!(
         "--- outbound ---\n{}\n--- inbound ---\n{}\n--- store ---\n{}",
@@ -249,6 +314,32 @@ fn the_four_flows_across_processes() {
         "the relays leave Received lines: {}",
         got[0]
     );
+    // The same message over IMAP: body and Message-ID as sent, and the
+    // trace of its path: the submission server (authenticated, TLS), then
+    // the inbound relay, newest first.
+    let read = imap_messages(&sys, "bob", "<flow-one@example.test>");
+    assert_eq!(read.len(), 1, "one copy over IMAP\n{}", logs(&sys));
+    let msg = &read[0];
+    assert!(
+        msg.header.contains("Message-ID: <flow-one@example.test>"),
+        "{}",
+        msg.header
+    );
+    assert_eq!(msg.text, "Hello from the flows test.\r\n");
+    let received = msg.received();
+    assert!(received.len() >= 2, "{}", msg.header);
+    let inbound_hop = received
+        .iter()
+        .position(|r| r.contains("by mx.example.test (Tiermail)"));
+    let submission_hop = received
+        .iter()
+        .position(|r| r.contains("by smtp.example.test (Tiermail) with ESMTPSA"));
+    assert!(
+        matches!((inbound_hop, submission_hop), (Some(i), Some(s)) if i < s),
+        "Received: inbound relay above the submission server:\n{}",
+        received.join("\n")
+    );
+
     let sunk = wait_for(
         "the outside copy at the Internet server",
         Duration::from_secs(60),
@@ -280,6 +371,9 @@ fn the_four_flows_across_processes() {
                 "mx.external.test",
             ])
             .args(["--header", &format!("Subject: {subject}")])
+            // swaks's own spelling, so it replaces the one swaks makes up.
+            .args(["--header", &format!("Message-Id: <{subject}@{OUTSIDE}>")])
+            .args(["--body", &format!("Body of {subject}.")])
             .output()
             .expect("swaks")
     };
@@ -299,6 +393,24 @@ fn the_four_flows_across_processes() {
                 .any(|t| t.contains("Subject: flow-four"))
                 .then_some(())
         },
+    );
+    let read = imap_messages(&sys, "bob", &format!("<flow-four@{OUTSIDE}>"));
+    assert_eq!(read.len(), 1, "one copy over IMAP\n{}", logs(&sys));
+    let msg = &read[0];
+    assert!(
+        msg.header
+            .contains(&format!("Message-Id: <flow-four@{OUTSIDE}>")),
+        "{}",
+        msg.header
+    );
+    assert!(msg.text.contains("Body of flow-four."), "{}", msg.text);
+    let received = msg.received();
+    assert!(
+        received.first().is_some_and(|r| r.contains(
+            "from mx.external.test ([127.0.0.1]) by mx.example.test (Tiermail) with ESMTP"
+        )),
+        "the MX's trace on top:\n{}",
+        msg.header
     );
 
     // Group expansion on the inbound relay: both members get one copy.
