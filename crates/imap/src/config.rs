@@ -6,6 +6,8 @@
 //! allow_plaintext_login = false
 //! max_message_size = 52428800
 //! auth_failure_delay = "2s"
+//! quota_admins = ["postmaster"]
+//! shared_owner = "shared"
 //! [imap.listener]
 //! listen = "0.0.0.0:143"
 //! tls = "starttls"
@@ -58,6 +60,24 @@ pub struct ImapConfig {
     /// BAD commands tolerated before the connection is closed.
     #[serde(default = "default_max_bad_commands")]
     pub max_bad_commands: u32,
+    /// Directory uids allowed to change quota limits with SETQUOTA (RFC
+    /// 9208); everyone else gets `NO [NOPERM]`. Empty by default: limits
+    /// are then changed only through `mailctl store quota set`.
+    #[serde(default)]
+    pub quota_admins: Vec<String>,
+    /// The account whose mailboxes form the shared namespace `Shared/`
+    /// (RFC 2342), access controlled by its ACLs (RFC 4314). Off when
+    /// unset.
+    #[serde(default)]
+    pub shared_owner: Option<String>,
+}
+
+/// A directory uid as it may appear in this configuration.
+fn valid_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && !uid
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '"')
 }
 
 fn default_hostname() -> String {
@@ -103,6 +123,8 @@ impl ImapConfig {
             auth_failure_delay: default_auth_failure_delay(),
             max_auth_failures: default_max_auth_failures(),
             max_bad_commands: default_max_bad_commands(),
+            quota_admins: Vec::new(),
+            shared_owner: None,
         }
     }
 }
@@ -145,6 +167,24 @@ impl Validate for ImapConfig {
         if self.max_bad_commands == 0 {
             v.error("max_bad_commands", "must be at least 1");
         }
+        for (i, uid) in self.quota_admins.iter().enumerate() {
+            if !valid_uid(uid) {
+                v.error(
+                    &format!("quota_admins[{i}]"),
+                    "must be a directory uid (no white space, '/' or '\"')",
+                );
+            } else if self.quota_admins[..i].contains(uid) {
+                v.error(&format!("quota_admins[{i}]"), "listed twice");
+            }
+        }
+        if let Some(owner) = &self.shared_owner
+            && !valid_uid(owner)
+        {
+            v.error(
+                "shared_owner",
+                "must be a directory uid (no white space, '/' or '\"')",
+            );
+        }
     }
 }
 
@@ -172,11 +212,31 @@ mod tests {
     #[test]
     fn documented_example_loads() {
         let f = parse(
-            "[imap]\nhostname = \"store1.example.org\"\nallow_plaintext_login = false\nmax_message_size = 52428800\nauth_failure_delay = \"2s\"\n[imap.listener]\nlisten = \"0.0.0.0:143\"\ntls = \"starttls\"\n",
+            "[imap]\nhostname = \"store1.example.org\"\nallow_plaintext_login = false\nmax_message_size = 52428800\nauth_failure_delay = \"2s\"\nquota_admins = [\"postmaster\"]\nshared_owner = \"shared\"\n[imap.listener]\nlisten = \"0.0.0.0:143\"\ntls = \"starttls\"\n",
         )
         .expect("valid");
         assert_eq!(f.imap.auth_failure_delay, Duration::from_secs(2));
         assert_eq!(f.imap.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(f.imap.quota_admins, vec!["postmaster".to_string()]);
+        assert_eq!(f.imap.shared_owner.as_deref(), Some("shared"));
+    }
+
+    #[test]
+    fn quota_admins_and_shared_owner_are_checked() {
+        let err = parse(
+            "[imap]\nquota_admins = [\"ok\", \"two words\", \"ok\"]\nshared_owner = \"a/b\"\n[imap.listener]\nlisten = \"127.0.0.1:0\"\n",
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        for key in ["quota_admins[1]", "quota_admins[2]", "shared_owner"] {
+            assert!(
+                text.contains(&format!("imap.{key}:")),
+                "{key} missing in {text}"
+            );
+        }
+        let f = parse("[imap]\n[imap.listener]\nlisten = \"127.0.0.1:0\"\n").expect("defaults");
+        assert!(f.imap.quota_admins.is_empty());
+        assert!(f.imap.shared_owner.is_none());
     }
 
     #[test]

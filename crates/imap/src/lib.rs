@@ -18,6 +18,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod command;
+mod compress;
 pub mod config;
 mod convert;
 pub mod error;
@@ -25,6 +26,7 @@ mod metrics;
 mod mime;
 mod server;
 pub mod session;
+pub(crate) mod thread;
 mod view;
 
 pub use config::ImapConfig;

@@ -22,6 +22,7 @@ use mail_imap_proto::{ParseOptions, Parsed, parse_command};
 use mail_store::QuotaLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::compress::{Deflate, RELEASE_AFTER};
 use crate::server::Shared;
 use crate::view::{SyncMode, View};
 
@@ -63,6 +64,8 @@ pub(crate) enum Flow {
     Continue,
     Close,
     StartTls,
+    /// COMPRESS accepted: the tagged OK goes out plain, then deflate starts.
+    Compress,
 }
 
 /// Why reading more input stopped.
@@ -86,6 +89,8 @@ pub struct Session {
     pub(crate) auth_failures: u32,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
     pub(crate) saved: Vec<u32>,
+    /// COMPRESS=DEFLATE state once the client turned it on (RFC 4978).
+    pub(crate) compress: Option<Deflate>,
     continued: Option<usize>,
 }
 
@@ -102,6 +107,7 @@ impl Session {
             bad_commands: 0,
             auth_failures: 0,
             saved: Vec::new(),
+            compress: None,
             continued: None,
         }
     }
@@ -161,7 +167,14 @@ impl Session {
 
     pub(crate) async fn flush(&mut self, conn: &mut Conn) -> std::io::Result<()> {
         if !self.out.is_empty() {
-            conn.stream.write_all(&self.out).await?;
+            match &mut self.compress {
+                Some(z) => {
+                    let mut wire = Vec::new();
+                    z.compress(&self.out, &mut wire)?;
+                    conn.stream.write_all(&wire).await?;
+                }
+                None => conn.stream.write_all(&self.out).await?,
+            }
             conn.stream.flush().await?;
             self.out.clear();
             if self.out.capacity() > MAX_QUEUED {
@@ -178,24 +191,55 @@ impl Session {
         }
     }
 
-    /// Reads more bytes into `inbuf`.
+    /// Reads more bytes into `inbuf` (inflated when COMPRESS is on).
     pub(crate) async fn read_more(
         &mut self,
         conn: &mut Conn,
         shutdown: &Shutdown,
         timeout: Duration,
     ) -> Result<(), ReadEnd> {
-        let mut buf = [0u8; 16 * 1024];
-        let read = tokio::select! {
-            _ = shutdown.triggered() => return Err(ReadEnd::Shutdown),
-            r = tokio::time::timeout(timeout, conn.stream.read(&mut buf)) => r,
-        };
-        match read {
-            Err(_) => Err(ReadEnd::Timeout),
-            Ok(Ok(0)) | Ok(Err(_)) => Err(ReadEnd::Closed),
-            Ok(Ok(n)) => {
-                self.inbuf.extend_from_slice(&buf[..n]);
-                Ok(())
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(z) = &mut self.compress
+                && z.has_pending()
+            {
+                match z.inflate(&mut self.inbuf) {
+                    Ok(0) => {}
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        tracing::info!(error = %e, "bad compressed input");
+                        return Err(ReadEnd::Closed);
+                    }
+                }
+            }
+            // An idle session gives its compressor back (see crate::compress).
+            let release = self.compress.as_ref().is_some_and(|z| z.holds_compressor());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let wait = if release {
+                left.min(RELEASE_AFTER)
+            } else {
+                left
+            };
+            let mut buf = [0u8; 16 * 1024];
+            let read = tokio::select! {
+                _ = shutdown.triggered() => return Err(ReadEnd::Shutdown),
+                r = tokio::time::timeout(wait, conn.stream.read(&mut buf)) => r,
+            };
+            match read {
+                Err(_) if release && wait < left => {
+                    if let Some(z) = &mut self.compress {
+                        z.release();
+                    }
+                }
+                Err(_) => return Err(ReadEnd::Timeout),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(ReadEnd::Closed),
+                Ok(Ok(n)) => match &mut self.compress {
+                    Some(z) => z.feed(&buf[..n]),
+                    None => {
+                        self.inbuf.extend_from_slice(&buf[..n]);
+                        return Ok(());
+                    }
+                },
             }
         }
     }
@@ -271,6 +315,16 @@ impl Session {
                                         return;
                                     }
                                 }
+                            }
+                            Flow::Compress => {
+                                if self.flush(&mut conn).await.is_err() {
+                                    return;
+                                }
+                                // RFC 4978 3: everything after the tagged OK's
+                                // CRLF is compressed, including what the
+                                // client already sent.
+                                let leftover = std::mem::take(&mut self.inbuf);
+                                self.compress = Some(Deflate::new(leftover));
                             }
                         }
                         if self.out.len() > MAX_QUEUED && self.flush(&mut conn).await.is_err() {
@@ -375,6 +429,14 @@ impl Session {
             "UTF8=ACCEPT",
         ] {
             caps.push(c.into());
+        }
+        if authed {
+            // RFC 4978 3: COMPRESS is valid only after authentication.
+            caps.push("COMPRESS=DEFLATE".into());
+            // RFC 9208 4.1.3: SETQUOTA works for quota administrators.
+            if self.is_quota_admin() {
+                caps.push("QUOTASET".into());
+            }
         }
         caps.push(format!(
             "APPENDLIMIT={}",

@@ -12,6 +12,7 @@ import socket
 import ssl
 import sys
 import time
+import zlib
 
 HOST = "127.0.0.1"
 
@@ -181,7 +182,134 @@ def starttls(port, user, password):
     print(json.dumps(r))
 
 
-SCENARIOS = {"basic": basic, "cross": cross, "idle": idle, "login_fail": login_fail, "starttls": starttls}
+class Compressed(imaplib.IMAP4):
+    """imaplib with COMPRESS=DEFLATE (RFC 4978): raw deflate both ways,
+    a sync flush after each command, reading straight from the socket
+    once compression is on. Counts the bytes on the wire."""
+
+    zin = None
+
+    def compress(self):
+        imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
+        typ, data = self._simple_command("COMPRESS", "DEFLATE")
+        assert typ == "OK", (typ, data)
+        self.zout = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.zin = zlib.decompressobj(-15)
+        self.plain = b""
+        self.wire_in = 0
+        self.plain_in = 0
+
+    def send(self, data):
+        if self.zin is not None:
+            data = self.zout.compress(data) + self.zout.flush(zlib.Z_SYNC_FLUSH)
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise self.abort("socket closed")
+        self.wire_in += len(chunk)
+        more = self.zin.decompress(chunk)
+        self.plain_in += len(more)
+        self.plain += more
+
+    def read(self, size):
+        if self.zin is None:
+            return super().read(size)
+        while len(self.plain) < size:
+            self._fill()
+        out, self.plain = self.plain[:size], self.plain[size:]
+        return out
+
+    def readline(self):
+        if self.zin is None:
+            return super().readline()
+        while b"\n" not in self.plain:
+            self._fill()
+        i = self.plain.index(b"\n") + 1
+        out, self.plain = self.plain[:i], self.plain[i:]
+        return out
+
+
+def compressed_session(m, user, password, connect):
+    """What a compressing client does: everything over the deflate stream."""
+    r = {}
+    ok(m.login(user, password))
+    r["caps"] = sorted(ok(m.capability())[0].decode().upper().split())
+    m.compress()
+    typ, data = m._simple_command("COMPRESS", "DEFLATE")
+    r["second"] = [typ] + flat(data)
+    big = ("Subject: big\r\nFrom: a@example.org\r\n\r\n" + "all work and no play makes a dull message\r\n" * 2000).encode()
+    typ, data = m.append("INBOX", "(\\Seen)", None, big)
+    assert typ == "OK", data
+    r["append"] = flat(data)
+    typ, data = m.select("INBOX")
+    assert typ == "OK", data
+    r["exists"] = int(data[0])
+    wire0, plain0 = m.wire_in, m.plain_in
+    data = ok(m.fetch("1", "(BODY.PEEK[])"))
+    r["fetched_len"] = len(data[0][1])
+    r["fetch_plain"] = m.plain_in - plain0
+    r["fetch_wire"] = m.wire_in - wire0
+    r["fetched_ok"] = data[0][1] == big
+    r["search"] = flat(ok(m.search(None, "BODY", "dull")))
+    # IDLE through the compressed stream; another (plain) session appends
+    # after more than two seconds, so the server has dropped its
+    # compressor meanwhile and starts a new one for the push.
+    tag = m._new_tag()
+    m.send(tag + b" IDLE\r\n")
+    cont = m.readline()
+    assert cont.startswith(b"+"), cont
+    time.sleep(2.5)
+    other = connect()
+    ok(other.append("INBOX", None, None, b"Subject: during idle\r\n\r\nhi\r\n"))
+    other.logout()
+    m.sock.settimeout(10)
+    r["idle_push"] = m.readline().decode().strip()
+    m.send(b"DONE\r\n")
+    rest = []
+    while True:
+        l = m.readline()
+        rest.append(l.decode().strip())
+        if l.startswith(tag):
+            break
+    r["idle_done"] = rest
+    time.sleep(2.5)
+    r["after_quiet"] = flat(ok(m.fetch("2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")))
+    r["wire_in"] = m.wire_in
+    r["plain_in"] = m.plain_in
+    m.logout()
+    return r
+
+
+def compress(port, user, password):
+    def connect():
+        o = imaplib.IMAP4(HOST, port)
+        ok(o.login(user, password))
+        return o
+
+    m = Compressed(HOST, port)
+    print(json.dumps(compressed_session(m, user, password, connect)))
+
+
+def compress_tls(port, user, password):
+    """STARTTLS first, then COMPRESS inside TLS."""
+    m = Compressed(HOST, port)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ok(m.starttls(ssl_context=ctx))
+
+    def connect():
+        o = imaplib.IMAP4(HOST, port)
+        ok(o.starttls(ssl_context=ctx))
+        ok(o.login(user, password))
+        return o
+
+    print(json.dumps(compressed_session(m, user, password, connect)))
+
+
+SCENARIOS = {"basic": basic, "cross": cross, "idle": idle, "login_fail": login_fail, "starttls": starttls, "compress": compress, "compress_tls": compress_tls}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]](int(sys.argv[2]), *sys.argv[3:])

@@ -3,7 +3,6 @@
 use mail_imap_proto::response::{Code, write_astring, write_mailbox};
 use mail_store::Rights;
 
-use super::to_path;
 use crate::session::{Flow, Session};
 
 /// Every right the store knows, in RFC 4314 order.
@@ -18,7 +17,7 @@ impl Session {
 
     pub(crate) async fn get_acl(&mut self, tag: &str, name: &str) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let owner = path.owner.clone();
@@ -56,7 +55,7 @@ impl Session {
         rights: Option<&str>,
     ) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let who = who.to_string();
@@ -104,7 +103,7 @@ impl Session {
 
     pub(crate) async fn list_rights(&mut self, tag: &str, name: &str, who: &str) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let r = self
@@ -132,7 +131,7 @@ impl Session {
 
     pub(crate) async fn my_rights(&mut self, tag: &str, name: &str) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let r = self

@@ -1,10 +1,9 @@
-//! CAPABILITY, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC
-//! 2342). NOOP and CHECK are answered in the dispatcher: the mailbox
-//! updates they exist for are sent before every command anyway.
+//! CAPABILITY, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161); NAMESPACE lives
+//! in `namespace.rs`. NOOP and CHECK are answered in the dispatcher: the
+//! mailbox updates they exist for are sent before every command anyway.
 
 use mail_imap_proto::response::{Code, capability_line};
 
-use super::OTHER_USERS;
 use crate::session::{Flow, Session};
 
 impl Session {
@@ -66,13 +65,6 @@ impl Session {
         line.push_str("\r\n");
         self.push(line.as_bytes());
         self.ok(tag, None, "ENABLE completed")
-    }
-
-    pub(crate) fn namespace(&mut self, tag: &str) -> Flow {
-        self.push(
-            format!("* NAMESPACE ((\"\" \"/\")) ((\"{OTHER_USERS}/\" \"/\")) NIL\r\n").as_bytes(),
-        );
-        self.ok(tag, None, "NAMESPACE completed")
     }
 
     /// Tagged OK after login, with the new capabilities (RFC 3501 6.2.3).

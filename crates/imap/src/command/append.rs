@@ -8,7 +8,6 @@ use mail_imap_proto::SequenceSet;
 use mail_imap_proto::response::Code;
 use mail_store::{Flags, QuotaLimits};
 
-use super::to_path;
 use crate::session::{Flow, Session, State};
 
 impl Session {
@@ -35,7 +34,7 @@ impl Session {
         messages: Vec<AppendMessage>,
     ) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::TryCreate), "No such mailbox");
         };
         let max = self.shared.config.max_message_size;

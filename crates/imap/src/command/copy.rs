@@ -5,7 +5,6 @@ use mail_imap_proto::SequenceSet;
 use mail_imap_proto::response::{Code, Status, StatusKind};
 use mail_store::UidSet;
 
-use super::to_path;
 use crate::session::{Flow, Session, State};
 
 impl Session {
@@ -29,7 +28,7 @@ impl Session {
             Err(why) => return self.bad(tag, why),
         };
         let from = view.handle.clone();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::TryCreate), "No such mailbox");
         };
         if uids.is_empty() {

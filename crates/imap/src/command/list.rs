@@ -7,7 +7,7 @@ use mail_imap_proto::ListCommand;
 use mail_imap_proto::response::list_line;
 use mail_store::MailboxInfo;
 
-use super::{OTHER_USERS, to_name};
+use super::{OTHER_USERS, SHARED};
 use crate::session::{Flow, Session};
 
 /// RFC 3501 6.3.8 wildcard matching: `*` matches anything, `%` anything
@@ -79,7 +79,7 @@ impl Session {
             .await?;
         let mut rows: BTreeMap<String, Row> = BTreeMap::new();
         for i in &infos {
-            let name = to_name(&user, &i.path);
+            let name = self.name_of(&i.path);
             let row = rows.entry(name.clone()).or_default();
             row.exists = true;
             row.has_children |= i.has_children;
@@ -92,11 +92,16 @@ impl Session {
             }
         }
         for p in subs {
-            rows.entry(to_name(&user, &p)).or_default().subscribed = true;
+            rows.entry(self.name_of(&p)).or_default().subscribed = true;
         }
-        // The other-users root is never a mailbox.
-        if let Some(r) = rows.get_mut(OTHER_USERS) {
-            r.exists = false;
+        // The roots of the other-users and shared namespaces are never
+        // mailboxes.
+        for root in [OTHER_USERS, SHARED] {
+            if let Some(r) = rows.get_mut(root)
+                && (root == OTHER_USERS || self.shared.config.shared_owner.is_some())
+            {
+                r.exists = false;
+            }
         }
         Ok(rows)
     }

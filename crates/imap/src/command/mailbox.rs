@@ -3,7 +3,6 @@
 use mail_imap_proto::response::Code;
 use mail_store::SpecialUse;
 
-use super::{OTHER_USERS, to_path};
 use crate::session::{Flow, Session};
 
 pub(crate) fn special_use(attr: &str) -> Option<SpecialUse> {
@@ -23,7 +22,7 @@ impl Session {
     pub(crate) async fn create(&mut self, tag: &str, name: &str, uses: &[String]) -> Flow {
         let user = self.uid();
         let name = name.trim_end_matches('/').to_string();
-        if name.is_empty() || name.starts_with(OTHER_USERS) {
+        if name.is_empty() || self.reserved_name(&name) {
             return self.no(tag, Some(Code::NoPerm), "Cannot create a mailbox there");
         }
         let mut su = None;
@@ -52,7 +51,7 @@ impl Session {
 
     pub(crate) async fn delete(&mut self, tag: &str, name: &str) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         if path.owner != user {
@@ -75,7 +74,7 @@ impl Session {
 
     pub(crate) async fn rename(&mut self, tag: &str, from: &str, to: &str) -> Flow {
         let user = self.uid();
-        let (Some(fp), Some(tp)) = (to_path(&user, from), to_path(&user, to)) else {
+        let (Some(fp), Some(tp)) = (self.path_of(from), self.path_of(to)) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         if fp.owner != user || tp.owner != user {
@@ -101,7 +100,7 @@ impl Session {
 
     pub(crate) async fn subscribe(&mut self, tag: &str, name: &str, on: bool) -> Flow {
         let user = self.uid();
-        let Some(path) = to_path(&user, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let r = self

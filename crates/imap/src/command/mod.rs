@@ -6,59 +6,30 @@ mod acl;
 mod any;
 mod append;
 mod auth;
+mod compress;
 mod copy;
 mod expunge;
 mod fetch;
 mod idle;
 mod list;
 mod mailbox;
+mod namespace;
 mod quota;
 mod search;
 mod select;
 mod status;
 mod store;
+mod thread;
 
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
 use mail_imap_proto::response::Code;
 use mail_imap_proto::{Command, CommandBody};
-use mail_store::{MailboxPath, StoreError};
+use mail_store::StoreError;
 
 use crate::session::{Flow, Session, State};
 
-/// The namespace prefix under which other users' shared mailboxes appear
-/// (RFC 2342): `Other Users/bob/Projects`.
-pub const OTHER_USERS: &str = "Other Users";
-
-/// The store path for a name as the client sees it.
-pub(crate) fn to_path(user: &str, name: &str) -> Option<MailboxPath> {
-    if let Some(rest) = name.strip_prefix(OTHER_USERS) {
-        let rest = rest.strip_prefix('/')?;
-        let (owner, folder) = rest.split_once('/')?;
-        if owner.is_empty() || folder.is_empty() {
-            return None;
-        }
-        let folder = if folder.eq_ignore_ascii_case("INBOX") {
-            "INBOX"
-        } else {
-            folder
-        };
-        return Some(MailboxPath::new(owner, folder));
-    }
-    if name.is_empty() {
-        return None;
-    }
-    Some(MailboxPath::new(user, name.trim_end_matches('/')))
-}
-
-/// The name the client sees for a store path.
-pub(crate) fn to_name(user: &str, path: &MailboxPath) -> String {
-    if path.owner == user {
-        path.name.clone()
-    } else {
-        format!("{OTHER_USERS}/{}/{}", path.owner, path.name)
-    }
-}
+pub use namespace::{OTHER_USERS, SHARED};
 
 /// Which states a command is valid in.
 enum Needs {
@@ -264,11 +235,7 @@ pub(crate) async fn execute(
             } => s.thread(&tag, uid, algorithm, &charset, key).await,
             C::GetQuota(root) => s.get_quota(&tag, &root).await,
             C::GetQuotaRoot(m) => s.get_quota_root(&tag, &m.0).await,
-            C::SetQuota { .. } => s.no(
-                &tag,
-                Some(Code::NoPerm),
-                "Quotas are set by the administrator",
-            ),
+            C::SetQuota { root, limits } => s.set_quota(&tag, &root, &limits).await,
             C::GetAcl(m) => s.get_acl(&tag, &m.0).await,
             C::SetAcl {
                 mailbox,
@@ -287,7 +254,7 @@ pub(crate) async fn execute(
                 identifier,
             } => s.list_rights(&tag, &mailbox.0, &identifier).await,
             C::MyRights(m) => s.my_rights(&tag, &m.0).await,
-            C::Compress(_) => s.no(&tag, Some(Code::Cannot), "COMPRESS is not supported"),
+            C::Compress(mechanism) => s.compress(&tag, &mechanism),
             _ => s.bad(&tag, "Command not implemented"),
         }
     }

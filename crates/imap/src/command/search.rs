@@ -2,25 +2,25 @@
 //! SEARCHRES, RFC 7162 MODSEQ), SORT and THREAD (RFC 5256).
 //!
 //! Criteria are evaluated over the index and the cached envelope; message
-//! files are read only for BODY, TEXT and HEADER criteria.
-
-use std::collections::HashMap;
+//! files are read only for BODY, TEXT and HEADER criteria. THREAD is in
+//! `thread.rs`.
 
 use mail_imap_proto::response::{Code, esearch, search_line};
 use mail_imap_proto::{
-    Date, DateTime, SearchKey, SearchReturn, SequenceSet, SortCriterion, SortKey, ThreadAlgorithm,
+    Date, DateTime, SearchKey, SearchReturn, SequenceSet, SortCriterion, SortKey,
 };
 use mail_store::{CachedEntry, CachedMessage, UidSet};
 
 use crate::mime;
 use crate::session::{Flow, Session, State};
+use crate::thread::base_subject;
 
 /// One message as the evaluator sees it.
-struct Msg {
-    seq: u32,
+pub(super) struct Msg {
+    pub(super) seq: u32,
     recent: bool,
-    c: CachedEntry,
-    body: Option<Vec<u8>>,
+    pub(super) c: CachedEntry,
+    pub(super) body: Option<Vec<u8>>,
 }
 
 struct Ctx<'a> {
@@ -165,32 +165,6 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
     }
 }
 
-/// RFC 5256 2.1 base subject, simplified: leading `Re:`/`Fwd:`/`[tag]`
-/// and trailing `(fwd)` removed, case folded.
-fn base_subject(s: &str) -> String {
-    let mut s = s.trim().to_lowercase();
-    loop {
-        let before = s.clone();
-        for p in ["re:", "fwd:", "fw:"] {
-            if let Some(rest) = s.strip_prefix(p) {
-                s = rest.trim_start().to_string();
-            }
-        }
-        if s.starts_with('[')
-            && let Some(end) = s.find(']')
-            && end + 1 < s.len()
-        {
-            s = s[end + 1..].trim_start().to_string();
-        }
-        if let Some(rest) = s.strip_suffix("(fwd)") {
-            s = rest.trim_end().to_string();
-        }
-        if s == before {
-            return s;
-        }
-    }
-}
-
 fn first_addr(list: &[mail_store::EnvelopeAddress]) -> String {
     list.first()
         .and_then(|a| a.address.as_deref())
@@ -198,22 +172,25 @@ fn first_addr(list: &[mail_store::EnvelopeAddress]) -> String {
         .unwrap_or_default()
 }
 
-fn sort_date(m: &Msg) -> i64 {
+pub(super) fn sort_date(m: &Msg) -> i64 {
     sent(&m.c.cache).map_or(m.c.entry.internal_date, |(_, t)| t)
 }
 
 impl Session {
-    /// Evaluates `key` over the selected mailbox; the matches in mailbox order.
-    async fn matching(
+    /// Evaluates `key` over the selected mailbox; the matches in mailbox
+    /// order. `force_cache`/`force_body` load the envelope/message even
+    /// when the criteria do not need them.
+    pub(super) async fn matching(
         &mut self,
         tag: &str,
         key: &SearchKey,
         force_cache: bool,
+        force_body: bool,
     ) -> Result<Vec<Msg>, Flow> {
         let State::Selected(_, view) = &self.state else {
             return Err(self.bad(tag, "No mailbox selected"));
         };
-        let (mut need_cache, mut need_body) = (force_cache, false);
+        let (mut need_cache, mut need_body) = (force_cache, force_body);
         needs(key, &mut need_cache, &mut need_body);
         let handle = view.handle.clone();
         let loaded = self
@@ -278,7 +255,7 @@ impl Session {
         Ok(out)
     }
 
-    fn charset_ok(&mut self, tag: &str, charset: Option<&str>) -> Option<Flow> {
+    pub(super) fn charset_ok(&mut self, tag: &str, charset: Option<&str>) -> Option<Flow> {
         match charset {
             None | Some("UTF-8" | "US-ASCII") => None,
             Some(_) => Some(self.no(
@@ -304,7 +281,7 @@ impl Session {
         if with_modseq {
             self.enabled.condstore = true;
         }
-        let found = match self.matching(tag, &key, false).await {
+        let found = match self.matching(tag, &key, false, false).await {
             Ok(f) => f,
             Err(flow) => return flow,
         };
@@ -366,7 +343,7 @@ impl Session {
         if let Some(f) = self.charset_ok(tag, Some(charset)) {
             return f;
         }
-        let mut found = match self.matching(tag, &key, true).await {
+        let mut found = match self.matching(tag, &key, true, false).await {
             Ok(f) => f,
             Err(flow) => return flow,
         };
@@ -378,7 +355,8 @@ impl Session {
                     SortKey::Size => a.c.entry.size.cmp(&b.c.entry.size),
                     SortKey::Date => sort_date(a).cmp(&sort_date(b)),
                     SortKey::Subject => base_subject(env(a).subject.as_deref().unwrap_or(""))
-                        .cmp(&base_subject(env(b).subject.as_deref().unwrap_or(""))),
+                        .0
+                        .cmp(&base_subject(env(b).subject.as_deref().unwrap_or("")).0),
                     SortKey::From => first_addr(&env(a).from).cmp(&first_addr(&env(b).from)),
                     SortKey::To => first_addr(&env(a).to).cmp(&first_addr(&env(b).to)),
                     SortKey::Cc => first_addr(&env(a).cc).cmp(&first_addr(&env(b).cc)),
@@ -398,101 +376,5 @@ impl Session {
         line.push_str("\r\n");
         self.push(line.as_bytes());
         self.ok(tag, None, "SORT completed")
-    }
-
-    pub(crate) async fn thread(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        algorithm: ThreadAlgorithm,
-        charset: &str,
-        key: SearchKey,
-    ) -> Flow {
-        if let Some(f) = self.charset_ok(tag, Some(charset)) {
-            return f;
-        }
-        let mut found = match self.matching(tag, &key, true).await {
-            Ok(f) => f,
-            Err(flow) => return flow,
-        };
-        found.sort_by(|a, b| sort_date(a).cmp(&sort_date(b)).then(a.seq.cmp(&b.seq)));
-        let id = |m: &Msg| if uid { m.c.entry.uid } else { m.seq };
-        // children[i] lists indexes into `found`; roots in date order.
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); found.len()];
-        let mut roots = Vec::new();
-        match algorithm {
-            ThreadAlgorithm::OrderedSubject => {
-                let mut first: HashMap<String, usize> = HashMap::new();
-                for (i, m) in found.iter().enumerate() {
-                    let subj = base_subject(m.c.cache.envelope.subject.as_deref().unwrap_or(""));
-                    match first.get(&subj) {
-                        Some(&p) => children[p].push(i),
-                        None => {
-                            first.insert(subj, i);
-                            roots.push(i);
-                        }
-                    }
-                }
-            }
-            ThreadAlgorithm::References => {
-                let by_id: HashMap<String, usize> = found
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        m.c.cache
-                            .envelope
-                            .message_id
-                            .as_ref()
-                            .map(|x| (x.trim_matches(['<', '>']).to_string(), i))
-                    })
-                    .collect();
-                for (i, m) in found.iter().enumerate() {
-                    let parent =
-                        m.c.cache
-                            .envelope
-                            .in_reply_to
-                            .as_deref()
-                            .and_then(|r| r.split_whitespace().last())
-                            .and_then(|r| by_id.get(r.trim_matches(['<', '>'])))
-                            .copied()
-                            .filter(|&p| p < i);
-                    match parent {
-                        Some(p) => children[p].push(i),
-                        None => roots.push(i),
-                    }
-                }
-            }
-        }
-        fn render(i: usize, children: &[Vec<usize>], ids: &[u32], out: &mut String, depth: usize) {
-            out.push_str(&ids[i].to_string());
-            let kids = &children[i];
-            if depth > 200 {
-                return;
-            }
-            match kids.len() {
-                0 => {}
-                1 => {
-                    out.push(' ');
-                    render(kids[0], children, ids, out, depth + 1);
-                }
-                _ => {
-                    for &k in kids {
-                        out.push_str(" (");
-                        render(k, children, ids, out, depth + 1);
-                        out.push(')');
-                    }
-                }
-            }
-        }
-        let ids: Vec<u32> = found.iter().map(id).collect();
-        let mut line = String::from("* THREAD ");
-        for r in roots {
-            line.push('(');
-            render(r, &children, &ids, &mut line, 0);
-            line.push(')');
-        }
-        let line = line.trim_end().to_string() + "\r\n";
-        self.push(line.as_bytes());
-        self.ok(tag, None, "THREAD completed")
     }
 }

@@ -8,7 +8,6 @@ use mail_imap_proto::SequenceSet;
 use mail_imap_proto::response::{Code, FetchResponse, Status, StatusKind, flag_list, vanished};
 use mail_store::UidSet;
 
-use super::to_path;
 use crate::session::{Flow, Session, State};
 use crate::view::{View, flag_names};
 
@@ -45,7 +44,7 @@ impl Session {
         if params.qresync.is_some() && !self.enabled.qresync {
             return self.bad(tag, "QRESYNC must be enabled first (RFC 7162 3.2.5)");
         }
-        let Some(path) = to_path(&uid, name) else {
+        let Some(path) = self.path_of(name) else {
             return self.no(tag, Some(Code::NonExistent), "No such mailbox");
         };
         let store = self.shared.store.clone();

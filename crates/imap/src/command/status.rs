@@ -5,16 +5,17 @@ use mail_imap_proto::StatusItem;
 use mail_imap_proto::response::{Code, status_line};
 use mail_store::{MailboxStatus, StoreError};
 
-use super::to_path;
 use crate::session::{Flow, Session};
 
 impl Session {
     async fn status_of(&mut self, name: &str) -> Result<MailboxStatus, StoreError> {
         let user = self.uid();
-        let path = to_path(&user, name).ok_or_else(|| StoreError::MailboxNotFound {
-            owner: user.clone(),
-            name: name.into(),
-        })?;
+        let path = self
+            .path_of(name)
+            .ok_or_else(|| StoreError::MailboxNotFound {
+                owner: user.clone(),
+                name: name.into(),
+            })?;
         self.shared
             .store
             .run(move |s| {
