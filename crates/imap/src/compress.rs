@@ -8,11 +8,11 @@
 //!
 //! Memory, counted with the default `miniz_oxide` backend of `flate2`:
 //!
-//! - The decompressor is ~43 KiB (a 32 KiB window plus ~11 KiB of Huffman
+//! - The decompressor is ~40 KiB (a 32 KiB window plus ~8 KiB of Huffman
 //!   tables) and lives as long as compression is on: the client picks its
-//!   window (RFC 4978 4 lets it use the full 32 KiB) and may refer back to
-//!   any byte it sent, so we cannot shrink or drop it.
-//! - The compressor is ~330 KiB (window, hash chains, LZ buffer) and exists
+//!   window (up to the full 32 KiB) and may refer back to any byte it
+//!   sent, so we cannot shrink or drop it.
+//! - The compressor is ~310 KiB (window, hash chains, LZ buffer) and exists
 //!   only while responses flow. Every batch of responses ends with a sync
 //!   flush (RFC 4978 4: the client must never wait for a partial block),
 //!   which leaves the stream on a byte boundary after a complete block; a

@@ -11,6 +11,10 @@
 //! (sending `+` for synchronizing literals, refusing oversized ones before
 //! reading them), runs each through [`crate::command`], and writes the
 //! responses once no further complete command is buffered (pipelining).
+//! After COMPRESS (RFC 4978) the same buffers stay plain: `flush`
+//! deflates what it writes and `read_more` inflates what it reads (see
+//! [`crate::compress`]), so every command, literal and IDLE works
+//! unchanged through the compressed stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -431,7 +435,7 @@ impl Session {
             caps.push(c.into());
         }
         if authed {
-            // RFC 4978 3: COMPRESS is valid only after authentication.
+            // RFC 4978 5: COMPRESS is a command-auth (after login only).
             caps.push("COMPRESS=DEFLATE".into());
             // RFC 9208 4.1.3: SETQUOTA works for quota administrators.
             if self.is_quota_admin() {
