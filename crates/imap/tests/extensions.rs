@@ -320,3 +320,45 @@ async fn thread_references_over_stored_messages() {
     let r = alice.cmd("t4", "THREAD ORDEREDSUBJECT UTF-8 ALL").await;
     assert_eq!(r[0], "* THREAD (1 (2)(3)(4)(7))(5 6)", "{r:?}");
 }
+
+/// Reads compressed responses until a line starting with `tag`.
+async fn inflate_until(raw: &mut Raw, z: &mut flate2::Decompress, tag: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut plain = Vec::with_capacity(1 << 16);
+    loop {
+        let text = String::from_utf8_lossy(&plain).to_string();
+        if text.lines().any(|l| l.starts_with(tag)) {
+            return text;
+        }
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(common::WAIT, raw.stream.read(&mut buf))
+            .await
+            .expect("read timeout")
+            .expect("read");
+        assert!(n > 0, "closed; got {text}");
+        z.decompress_vec(&buf[..n], &mut plain, flate2::FlushDecompress::Sync)
+            .expect("server output inflates");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compressed_input_pipelined_after_compress_and_garbage_closes() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress};
+    let s = start(|_| {}).await;
+    let mut raw = Raw::login(s.addr, ALICE).await;
+    let mut zout = Compress::new(Compression::default(), false);
+    let mut zin = Decompress::new(false);
+    let mut wire = b"z1 COMPRESS DEFLATE\r\n".to_vec();
+    let mut packed = Vec::with_capacity(256);
+    zout.compress_vec(b"z2 NOOP\r\n", &mut packed, FlushCompress::Sync)
+        .expect("compress");
+    wire.extend_from_slice(&packed);
+    raw.send(&wire).await;
+    let ok = raw.line().await;
+    assert!(ok.starts_with("z1 OK"), "{ok}");
+    let text = inflate_until(&mut raw, &mut zin, "z2 ").await;
+    assert!(text.contains("z2 OK"), "{text}");
+    // A deflate stream that cannot be decoded ends the session.
+    raw.send(b"\xff\xff\xff\xff\xff\xff not deflate").await;
+    assert!(raw.closed().await);
+}
