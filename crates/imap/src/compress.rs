@@ -155,7 +155,8 @@ impl Deflate {
             }
         }
         self.pending.drain(..taken);
-        if self.pending.is_empty() && self.pending.capacity() > CHUNK {
+        if self.pending.is_empty() {
+            // An idle session keeps no input buffer around.
             self.pending = Vec::new();
         }
         out.extend_from_slice(&chunk);
