@@ -1,8 +1,13 @@
 //! Telling jobctl about queue entries: after each `250`, and for the whole
 //! spool at start (jobctl may have lost nothing, but resubmitting is
 //! harmless: it keeps one job per queue id).
+//!
+//! An entry jobctl cannot be told about (it is down or restarting) is kept
+//! and submitted again in the background until jobctl takes it, so mail
+//! accepted while jobctl is away is delivered once it is back, not only
+//! after the relay's next start.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +23,8 @@ pub struct Jobctl {
     relay: String,
     /// The channel table: each job carries its channel's retry keywords.
     router: Arc<Router>,
+    /// Entries not yet submitted, retried in the background.
+    later: Arc<Mutex<Vec<Envelope>>>,
 }
 
 /// Priority of fresh mail; jobctl admits it ahead of deferred backlog.
@@ -45,6 +52,7 @@ impl Jobctl {
             client: JobControllerClient::new(channel),
             relay: relay.to_string(),
             router,
+            later: Arc::default(),
         })
     }
 
@@ -58,20 +66,71 @@ impl Jobctl {
         &self.relay
     }
 
-    /// Submits `entries`; what still fails stays in the spool and is
-    /// submitted again at the next start. Returns how many failed.
+    /// Submits `entries`. What still fails stays in the spool and is
+    /// submitted again in the background until jobctl takes it (and at the
+    /// next start). Returns how many failed now.
     pub async fn submit(&self, entries: &[Envelope]) -> usize {
         let mut failed = 0;
         let mut client = self.client();
         for e in entries {
             let policy = mail_delivery::channel_policy(&self.router, &e.channel);
             let job = mail_delivery::job_for(&self.relay, e, NEW_MAIL_PRIORITY, policy);
-            if mail_delivery::submit_job(&mut client, job).await.is_err() {
+            if let Err(status) = mail_delivery::submit_job(&mut client, job).await {
                 failed += 1;
-                tracing::error!(queue_id = %e.id, "jobctl unreachable: the message waits in the spool until the next start");
+                // Leased: jobctl has the job already (the relay restarted
+                // while one of its workers held it).
+                if status.code() != tonic::Code::FailedPrecondition {
+                    tracing::error!(queue_id = %e.id, "jobctl unreachable: the message waits in the spool; submitted again in the background");
+                    self.submit_later(e.clone());
+                }
             }
         }
         failed
+    }
+
+    /// Keeps `e` for the background submitter, starting it when idle.
+    fn submit_later(&self, e: Envelope) {
+        let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
+        later.push(e);
+        if later.len() > 1 {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+                let pending = this.later.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut client = this.client();
+                let mut done = Vec::new();
+                for e in &pending {
+                    let policy = mail_delivery::channel_policy(&this.router, &e.channel);
+                    let job = mail_delivery::job_for(&this.relay, e, NEW_MAIL_PRIORITY, policy);
+                    let req = mail_proto::jobctl::v1::SubmitRequest { job: Some(job) };
+                    match client.submit(req).await {
+                        Ok(_) => done.push(e.id.clone()),
+                        Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                            done.push(e.id.clone())
+                        }
+                        // Still away: the rest waits for the next round.
+                        Err(_) => break,
+                    }
+                }
+                if !done.is_empty() {
+                    tracing::info!(
+                        submitted = done.len(),
+                        "queued messages submitted to jobctl"
+                    );
+                }
+                // Ends with the lock held, so a new entry starts a new task.
+                let mut later = this.later.lock().unwrap_or_else(|p| p.into_inner());
+                later.retain(|e| !done.contains(&e.id));
+                if later.is_empty() {
+                    return;
+                }
+            }
+        });
     }
 }
 
