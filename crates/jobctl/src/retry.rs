@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use mail_proto::jobctl::v1::{Job, RetryPolicy};
+use mail_proto::jobctl::v1::Job;
 
 /// The schedule one job follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,7 @@ impl Retry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mail_proto::jobctl::v1::RetryPolicy;
 
     fn with(p: RetryPolicy) -> Job {
         Job {
