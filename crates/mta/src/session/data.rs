@@ -258,11 +258,15 @@ impl Session {
         });
         metrics.message("queued");
         self.reply(&Reply::ok(&format!("Ok: queued as {}", ids.join(" "))));
-        if let Err(e) = self.flush(conn).await {
+        let flushed = self.flush(conn).await;
+        // Queued is queued: the notifier hears of it even when the client
+        // is gone before its 250 (it will send again, the duplicate SMTP
+        // allows; without this the entry waited for the next restart).
+        shared.hooks.notifier.queued(&queued).instrument(span).await;
+        if let Err(e) = flushed {
             tracing::info!(error = %e, "client gone after the message was queued");
             return Flow::Close;
         }
-        shared.hooks.notifier.queued(&queued).instrument(span).await;
         Flow::Continue
     }
 }
