@@ -867,3 +867,52 @@ fn relay_killed_mid_delivery_loses_no_acknowledged_message() {
         acked.len()
     );
 }
+
+#[test]
+fn a_message_whose_250_could_not_be_written_is_still_delivered() {
+    // The client ends the transaction and resets the connection at once
+    // (SO_LINGER 0: a RST), so the relay's 250 finds the connection gone.
+    // The message is in the spool by then: it must be delivered (the
+    // client, which saw no 250, would send it again: the one duplicate
+    // SMTP allows), not left in the spool until the relay restarts.
+    let env = Env::start(true);
+    let to = format!("bob@{DOMAIN}");
+    let addr = env.smtp();
+    let data = message("gone-1", &to, 10).replace('\'', "");
+    let (ok, out) = python(&format!(
+        "import socket, struct\ns = socket.create_connection(({host:?}, {port}), timeout=10)\nf = s.makefile('rb')\n\
+         def reply():\n    while True:\n        l = f.readline()\n        if len(l) < 4 or l[3:4] != b'-':\n            return l\n\
+         reply()\nfor c in [b'EHLO mx.external.test', b'MAIL FROM:<someone@{OUTSIDE}>', b'RCPT TO:<{to}>', b'DATA']:\n    s.sendall(c + b'\\r\\n')\n    print(reply())\n\
+         s.sendall({data:?}.encode() + b'.\\r\\n')\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\ns.close()\n",
+        host = addr.ip().to_string(),
+        port = addr.port(),
+    ));
+    assert!(ok && out.contains("354"), "{out}");
+    wait_for("the message in the spool or delivered", PATIENCE, || {
+        (!env.spool_files().is_empty() || !env.pop3("bob").is_empty()).then_some(())
+    });
+    let got = wait_for(
+        "the message in bob's mailbox",
+        Duration::from_secs(20),
+        || {
+            let m = env.pop3("bob");
+            (!m.is_empty()).then_some(m)
+        },
+    );
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(whole(&got[0], "gone-1", 10), "{}", got[0]);
+    env.wait_queue_empty();
+    eprintln!(
+        "client reset after the data: {}",
+        if env
+            .inbound()
+            .log_text()
+            .contains("client gone after the message was queued")
+        {
+            "the relay's 250 found the connection gone"
+        } else {
+            "the relay's 250 was written before the reset arrived"
+        }
+    );
+}
