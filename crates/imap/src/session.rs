@@ -313,6 +313,7 @@ impl Session {
                                         conn = upgraded;
                                         self.tls = true;
                                         self.can_start_tls = false;
+                                        tracing::Span::current().record("tls", true);
                                     }
                                     Err(e) => {
                                         tracing::info!(error = %e, "STARTTLS handshake failed");

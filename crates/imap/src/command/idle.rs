@@ -13,6 +13,14 @@ impl Session {
         let timeout = self.shared.config.idle_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Subscribe before syncing: a change committed after the sync
+            // read the index but before a later subscription would
+            // otherwise wait unreported for the next change or DONE. A
+            // change seen by both only costs one empty sync.
+            let mut watch = match &self.state {
+                State::Selected(_, v) => Some(v.watch.resubscribe()),
+                _ => None,
+            };
             self.sync(true).await;
             if self.flush(conn).await.is_err() {
                 return Flow::Close;
@@ -29,10 +37,6 @@ impl Session {
                     self.bad(tag, "Expected DONE")
                 };
             }
-            let mut watch = match &self.state {
-                State::Selected(_, v) => Some(v.watch.resubscribe()),
-                _ => None,
-            };
             let changed = async {
                 match watch.as_mut() {
                     Some(w) => {
