@@ -94,16 +94,58 @@ pub fn start(relay: Relay, cfg: ReprocessConfig, shutdown: &Shutdown) {
     }
 }
 
+/// Reports every recipient of `job` with one outcome (a job that cannot
+/// be worked on must still be settled, or it is leased again forever).
+async fn report_all(relay: &Relay, worker: &str, job: &Job, outcome: JobOutcome, detail: &str) {
+    let report = ReportRequest {
+        worker_id: worker.to_string(),
+        queue_id: job.queue_id.clone(),
+        results: job
+            .recipients
+            .iter()
+            .map(|r| RecipientResult {
+                address: r.address.clone(),
+                outcome: outcome as i32,
+                detail: detail.to_string(),
+            })
+            .collect(),
+    };
+    if let Err(e) = relay.jobctl.client().report(report).await {
+        tracing::warn!(error = %e, "reprocess: report failed; jobctl offers the job again");
+    }
+}
+
 async fn process(relay: &Relay, cfg: &ReprocessConfig, worker: &str, job: Job) {
     let Ok(id) = job.queue_id.parse::<QueueId>() else {
         tracing::error!(queue_id = %job.queue_id, "reprocess: not a queue id");
+        report_all(
+            relay,
+            worker,
+            &job,
+            JobOutcome::Failed,
+            "550 5.3.0 invalid queue id",
+        )
+        .await;
         return;
     };
     let (env, data) = match relay.spool.read(&cfg.channel, &id).await {
         Ok(x) => x,
+        // Removed once every recipient was done, by a worker that died
+        // before reporting (or a duplicate job): settled, as the delivery
+        // channels do.
+        Err(mail_mta::Error::NotFound { .. }) => {
+            report_all(
+                relay,
+                worker,
+                &job,
+                JobOutcome::Delivered,
+                "250 2.0.0 already done (no queue file)",
+            )
+            .await;
+            return;
+        }
         Err(e) => {
-            // Gone (finished by a worker that died before reporting) or
-            // unreadable: report what the file said, or retry.
+            // Unreadable: the job comes back when its lease runs out.
             tracing::warn!(error = %e, "reprocess: queue file unreadable");
             return;
         }
