@@ -916,3 +916,46 @@ fn a_message_whose_250_could_not_be_written_is_still_delivered() {
         }
     );
 }
+
+#[test]
+fn a_reprocess_job_whose_queue_file_is_gone_is_settled() {
+    // What a relay killed between finishing a reprocess entry (its file
+    // removed once every recipient was expanded) and reporting to jobctl
+    // leaves behind: a job without a queue file. The next worker to lease
+    // it must settle it from the spool, as the delivery channels do; the
+    // queue empties.
+    use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
+    use mail_proto::jobctl::v1::{Job, Recipient, SubmitRequest};
+    let env = Env::start(true);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut c = JobControllerClient::connect(format!("http://{}", env.jobctl_addr))
+            .await
+            .expect("connect to jobctl");
+        c.submit(SubmitRequest {
+            job: Some(Job {
+                queue_id: "0000000000000000000000AA".into(),
+                relay: "mta-inbound".into(),
+                channel: "reprocess".into(),
+                host: "reprocess".into(),
+                sender: format!("someone@{OUTSIDE}"),
+                recipients: vec![Recipient {
+                    address: format!("keeper@{DOMAIN}"),
+                    ..Default::default()
+                }],
+                size: 100,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("submit");
+    });
+    // A reprocess worker leases it at once (its lease is 300 s).
+    wait_for("the job settled", Duration::from_secs(20), || {
+        env.jobs(&[]).filter(Vec::is_empty)
+    });
+    assert!(env.sunk().is_empty() && env.pop3("keeper").is_empty());
+}
