@@ -1,0 +1,1239 @@
+//! IMAP under a realistic command mix, and memory per idle connection:
+//! Tiermail's `mailstore` against Dovecot's IMAP, side by side in one run.
+//!
+//! ```text
+//! cargo build --release --workspace --bins --examples --locked
+//! target/release/examples/imap_bench [--seconds 30] [--clients 20] [--messages 200]
+//!     [--idle 500] [--dir /var/tmp] [--mbox FILE]
+//! ```
+//!
+//! Both servers run as real processes so that their memory can be read
+//! from /proc: the release `mailstore` binary next to this example (or
+//! `$MAILSTORE_BIN`) with its own configuration (`[imap]` on a loopback
+//! port, plaintext login allowed, a file directory with testuser1..N,
+//! store under DIR), and `/usr/sbin/dovecot -F` from a private
+//! configuration (imap on a loopback port, passwd-file users, Maildir,
+//! Debian `dovecot-imapd`'s defaults otherwise). Without Dovecot only
+//! Tiermail is measured.
+//!
+//! 1. Populate: every client's user gets the same MESSAGES messages by
+//!    APPEND (a generated corpus like `gen_mbox.py`'s: 60 % short
+//!    text/plain, 20 % text+HTML, 12 % with a 20-200 KiB attachment, 8 %
+//!    long text; or the messages of `--mbox FILE`).
+//! 2. Mix: CLIENTS connections, each logged in as its own user with INBOX
+//!    selected, run a weighted mix for SECONDS per server: SELECT, UID
+//!    FETCH 1:* (FLAGS), UID FETCH of 20 ENVELOPEs, UID FETCH BODY[] of one
+//!    message, UID STORE +/-FLAGS, UID SEARCH (UNSEEN, FLAGGED, FROM),
+//!    APPEND, EXPUNGE (UID STORE +FLAGS.SILENT (\Deleted) then EXPUNGE,
+//!    timed together), IDLE (enter, `+`, DONE). Any NO/BAD stops the run.
+//! 3. Idle memory: each server is restarted, then IDLE connections log in
+//!    (users testuser1..IDLE), SELECT INBOX and enter IDLE. The server's
+//!    resident memory (Dovecot: every process under its master, it forks
+//!    one imap process per connection) is read before, at half and at all
+//!    connections; per connection = (after - before) / IDLE.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const DOMAIN: &str = "example.test";
+const PASSWORD: &str = "pass";
+
+struct Args {
+    seconds: u64,
+    clients: usize,
+    messages: usize,
+    idle: usize,
+    dir: PathBuf,
+    mbox: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, BoxError> {
+    let mut a = Args {
+        seconds: 30,
+        clients: 20,
+        messages: 200,
+        idle: 500,
+        dir: PathBuf::from("/var/tmp"),
+        mbox: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
+        match k.as_str() {
+            "--seconds" => a.seconds = v()?.parse()?,
+            "--clients" => a.clients = v()?.parse()?,
+            "--messages" => a.messages = v()?.parse()?,
+            "--idle" => a.idle = v()?.parse()?,
+            "--dir" => a.dir = v()?.into(),
+            "--mbox" => a.mbox = Some(v()?.into()),
+            _ => {
+                return Err(format!(
+                    "unknown argument {k}; usage: imap_bench [--seconds N] [--clients N] \
+                     [--messages N] [--idle N] [--dir DIR] [--mbox FILE]"
+                )
+                .into());
+            }
+        }
+    }
+    a.seconds = a.seconds.max(1);
+    a.clients = a.clients.max(1);
+    a.messages = a.messages.max(30);
+    Ok(a)
+}
+
+fn main() -> Result<(), BoxError> {
+    let a = args()?;
+    let corpus = Arc::new(match &a.mbox {
+        Some(p) => read_mbox(p)?,
+        None => generate_corpus(a.messages),
+    });
+    let users = a.clients.max(a.idle);
+    let work = tempfile::Builder::new()
+        .prefix("imap-bench-")
+        .tempdir_in(&a.dir)?;
+    // Dovecot's imap processes run as MAIL_UID and must reach their Maildirs.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    let mut servers = vec![Server::tiermail(&work.path().join("tiermail"), users)?];
+    match Server::dovecot(&work.path().join("dovecot"), users) {
+        Ok(d) => servers.push(d),
+        Err(e) => println!("dovecot: not measured ({e})"),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let avg = corpus.iter().map(Vec::len).sum::<usize>() / corpus.len();
+    println!(
+        "IMAP benchmark: {} clients (one user each), {} messages per INBOX ({} KiB average), \
+         {} s of mix per server, {} idle connections, data in {}",
+        a.clients,
+        a.messages,
+        avg / 1024,
+        a.seconds,
+        a.idle,
+        a.dir.display()
+    );
+    for s in &servers {
+        println!("{:<9} {} ({})", s.name, s.version, s.addr);
+    }
+
+    println!("\npopulate (APPEND over {} connections):", a.clients);
+    for s in &servers {
+        let (n, t) = rt.block_on(populate(s.addr, a.clients, a.messages, users, &corpus))?;
+        println!(
+            "{:<9} {n} APPENDs in {:.1} s = {:.0}/s",
+            s.name,
+            t.as_secs_f64(),
+            n as f64 / t.as_secs_f64()
+        );
+    }
+
+    let run_for = Duration::from_secs(a.seconds);
+    let mut results = Vec::new();
+    for s in &servers {
+        let r = rt.block_on(mix(s.addr, a.clients, run_for, &corpus))?;
+        results.push(r);
+    }
+    print_mix(&servers, &results);
+
+    println!(
+        "\nidle connections: {} (LOGIN, SELECT INBOX, IDLE), each server freshly restarted",
+        a.idle
+    );
+    println!(
+        "{:<9} {:>10} {:>10} {:>10} {:>14} {:>16} {:>10}",
+        "server",
+        "before MiB",
+        "half MiB",
+        "after MiB",
+        "KiB/conn RSS",
+        "KiB/conn 2nd half",
+        "processes"
+    );
+    for s in &mut servers {
+        s.restart()?;
+        std::thread::sleep(Duration::from_secs(1));
+        let before = s.memory();
+        let conns = rt.block_on(open_idle(s.addr, 1, a.idle / 2))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let half = s.memory();
+        let more = rt.block_on(open_idle(s.addr, a.idle / 2 + 1, a.idle))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let after = s.memory();
+        let k = a.idle.max(1) as f64;
+        let second = (a.idle - a.idle / 2).max(1) as f64;
+        println!(
+            "{:<9} {:>10.1} {:>10.1} {:>10.1} {:>14.1} {:>16.1} {:>10}",
+            s.name,
+            before.rss_kib as f64 / 1024.0,
+            half.rss_kib as f64 / 1024.0,
+            after.rss_kib as f64 / 1024.0,
+            (after.rss_kib as f64 - before.rss_kib as f64) / k,
+            (after.rss_kib as f64 - half.rss_kib as f64) / second,
+            after.processes
+        );
+        if s.name == "dovecot" {
+            println!(
+                "{:<9} proportional set size (shared pages split between processes): \
+                 {:.1} -> {:.1} MiB = {:.1} KiB/conn",
+                "",
+                before.pss_kib as f64 / 1024.0,
+                after.pss_kib as f64 / 1024.0,
+                (after.pss_kib as f64 - before.pss_kib as f64) / k
+            );
+        }
+        rt.block_on(async {
+            for c in conns.into_iter().chain(more) {
+                drop(c);
+            }
+        });
+    }
+    drop(servers);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the mix
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Op {
+    Select,
+    FetchFlags,
+    FetchEnvelope,
+    FetchBody,
+    Store,
+    Search,
+    Append,
+    Expunge,
+    Idle,
+}
+
+/// The mix: operation and weight (out of 100).
+const MIX: [(Op, u32); 9] = [
+    (Op::Select, 5),
+    (Op::FetchFlags, 15),
+    (Op::FetchEnvelope, 20),
+    (Op::FetchBody, 20),
+    (Op::Store, 15),
+    (Op::Search, 10),
+    (Op::Append, 5),
+    (Op::Expunge, 5),
+    (Op::Idle, 5),
+];
+
+impl Op {
+    fn label(self) -> &'static str {
+        match self {
+            Op::Select => "SELECT",
+            Op::FetchFlags => "FETCH 1:* (FLAGS)",
+            Op::FetchEnvelope => "FETCH 20 (ENVELOPE)",
+            Op::FetchBody => "FETCH 1 BODY[]",
+            Op::Store => "STORE +/-FLAGS",
+            Op::Search => "UID SEARCH",
+            Op::Append => "APPEND",
+            Op::Expunge => "EXPUNGE (+\\Deleted)",
+            Op::Idle => "IDLE + DONE",
+        }
+    }
+}
+
+struct MixResult {
+    elapsed: Duration,
+    by_op: HashMap<Op, Vec<Duration>>,
+}
+
+async fn mix(
+    addr: SocketAddr,
+    clients: usize,
+    run_for: Duration,
+    corpus: &Arc<Vec<Vec<u8>>>,
+) -> Result<MixResult, BoxError> {
+    // Every client is logged in and has INBOX selected before the clock starts.
+    let mut sessions = Vec::new();
+    for c in 0..clients {
+        let mut s = Imap::connect(addr).await?;
+        s.login(&format!("testuser{}", c + 1)).await?;
+        sessions.push(s);
+    }
+    let started = Instant::now();
+    let deadline = started + run_for;
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(c, s)| tokio::spawn(client(s, c as u64, deadline, corpus.clone())))
+        .collect();
+    let mut by_op: HashMap<Op, Vec<Duration>> = HashMap::new();
+    for t in tasks {
+        for (op, mut l) in t.await?? {
+            by_op.entry(op).or_default().append(&mut l);
+        }
+    }
+    Ok(MixResult {
+        elapsed: started.elapsed(),
+        by_op,
+    })
+}
+
+async fn client(
+    mut s: Imap,
+    id: u64,
+    deadline: Instant,
+    corpus: Arc<Vec<Vec<u8>>>,
+) -> Result<HashMap<Op, Vec<Duration>>, BoxError> {
+    let mut rng = Rng::new(id + 1);
+    s.cmd("SELECT INBOX").await?;
+    let mut uids = search_uids(&s.cmd("UID SEARCH ALL").await?);
+    let mut lat: HashMap<Op, Vec<Duration>> = HashMap::new();
+    let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+    while Instant::now() < deadline {
+        let mut pick = rng.below(total as u64) as u32;
+        let op = MIX
+            .iter()
+            .find(|(_, w)| {
+                if pick < *w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .map_or(Op::Select, |(op, _)| *op);
+        if uids.is_empty() && !matches!(op, Op::Append | Op::Select | Op::Idle) {
+            continue;
+        }
+        let any_uid = if uids.is_empty() {
+            0
+        } else {
+            uids[rng.below(uids.len() as u64) as usize]
+        };
+        let t = Instant::now();
+        match op {
+            Op::Select => {
+                s.cmd("SELECT INBOX").await?;
+            }
+            Op::FetchFlags => {
+                s.cmd("UID FETCH 1:* (FLAGS)").await?;
+            }
+            Op::FetchEnvelope => {
+                let i = rng.below(uids.len() as u64) as usize;
+                let j = (i + 19).min(uids.len() - 1);
+                s.cmd(&format!("UID FETCH {}:{} (ENVELOPE)", uids[i], uids[j]))
+                    .await?;
+            }
+            Op::FetchBody => {
+                s.cmd(&format!("UID FETCH {any_uid} (BODY[])")).await?;
+            }
+            Op::Store => {
+                let sign = if rng.below(2) == 0 { '+' } else { '-' };
+                s.cmd(&format!("UID STORE {any_uid} {sign}FLAGS (\\Flagged)"))
+                    .await?;
+            }
+            Op::Search => {
+                let q = match rng.below(3) {
+                    0 => "UNSEEN",
+                    1 => "FLAGGED",
+                    _ => "FROM \"alice\"",
+                };
+                s.cmd(&format!("UID SEARCH {q}")).await?;
+            }
+            Op::Append => {
+                let m = &corpus[rng.below(corpus.len() as u64) as usize];
+                let tagged = s.append("INBOX", m).await?;
+                match appenduid(&tagged) {
+                    Some(u) => uids.push(u),
+                    None => return Err(format!("no APPENDUID in {tagged}").into()),
+                }
+            }
+            Op::Expunge => {
+                // Keep the mailbox around its populated size.
+                if uids.len() < 30 {
+                    continue;
+                }
+                s.cmd(&format!("UID STORE {any_uid} +FLAGS.SILENT (\\Deleted)"))
+                    .await?;
+                s.cmd("EXPUNGE").await?;
+                uids.retain(|&u| u != any_uid);
+            }
+            Op::Idle => {
+                s.idle().await?;
+            }
+        }
+        lat.entry(op).or_default().push(t.elapsed());
+    }
+    let _ = s.cmd("LOGOUT").await;
+    Ok(lat)
+}
+
+fn print_mix(servers: &[Server], results: &[MixResult]) {
+    println!(
+        "\nmix: {} s per server; ops/s and latency per command",
+        results
+            .first()
+            .map_or(0.0, |r| r.elapsed.as_secs_f64().round())
+    );
+    let mut head = format!("{:<21}", "command");
+    for s in servers {
+        head.push_str(&format!(
+            " {:>9} {:>7} {:>7}",
+            format!("{} /s", short(s.name)),
+            "p50 ms",
+            "p99 ms"
+        ));
+    }
+    if servers.len() == 2 {
+        head.push_str(&format!(" {:>7}", "ratio"));
+    }
+    println!("{head}");
+    let rate = |r: &MixResult, op: Option<Op>| -> f64 {
+        let n: usize = match op {
+            Some(op) => r.by_op.get(&op).map_or(0, Vec::len),
+            None => r.by_op.values().map(Vec::len).sum(),
+        };
+        n as f64 / r.elapsed.as_secs_f64()
+    };
+    for op in MIX.iter().map(|(op, _)| Some(*op)).chain([None]) {
+        let mut row = format!("{:<21}", op.map_or("total mix", Op::label));
+        for r in results {
+            let mut all: Vec<Duration> = match op {
+                Some(op) => r.by_op.get(&op).cloned().unwrap_or_default(),
+                None => r.by_op.values().flatten().copied().collect(),
+            };
+            all.sort_unstable();
+            let pick = |q: f64| {
+                all.get(((all.len().max(1) - 1) as f64 * q) as usize)
+                    .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+            };
+            row.push_str(&format!(
+                " {:>9.1} {:>7.2} {:>7.1}",
+                rate(r, op),
+                pick(0.5),
+                pick(0.99)
+            ));
+        }
+        if let [t, d] = results {
+            let dr = rate(d, op);
+            if dr > 0.0 {
+                row.push_str(&format!(" {:>6.2}x", rate(t, op) / dr));
+            }
+        }
+        println!("{row}");
+    }
+    if results.len() == 2 {
+        println!("ratio = tiermail ops/s / dovecot ops/s (above 1: Tiermail ahead)");
+    }
+}
+
+fn short(name: &str) -> &str {
+    if name == "tiermail" {
+        "tierm."
+    } else {
+        "dovec."
+    }
+}
+
+// ---------------------------------------------------------------- populate, idle
+
+/// Appends the corpus to each client's INBOX and logs every other user in
+/// once (so their INBOX exists); returns APPENDs and the time taken.
+async fn populate(
+    addr: SocketAddr,
+    clients: usize,
+    messages: usize,
+    users: usize,
+    corpus: &Arc<Vec<Vec<u8>>>,
+) -> Result<(usize, Duration), BoxError> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (1..=clients)
+        .map(|u| {
+            let corpus = corpus.clone();
+            tokio::spawn(async move {
+                let mut s = Imap::connect(addr).await?;
+                s.login(&format!("testuser{u}")).await?;
+                for i in 0..messages {
+                    s.append("INBOX", &corpus[i % corpus.len()]).await?;
+                }
+                s.cmd("LOGOUT").await?;
+                Ok::<_, BoxError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let took = started.elapsed();
+    let mut next = clients + 1;
+    while next <= users {
+        let last = (next + 49).min(users);
+        let batch: Vec<_> = (next..=last)
+            .map(|u| {
+                tokio::spawn(async move {
+                    let mut s = Imap::connect(addr).await?;
+                    s.login(&format!("testuser{u}")).await?;
+                    s.cmd("SELECT INBOX").await?;
+                    s.cmd("LOGOUT").await?;
+                    Ok::<_, BoxError>(())
+                })
+            })
+            .collect();
+        for t in batch {
+            t.await??;
+        }
+        next = last + 1;
+    }
+    Ok((clients * messages, took))
+}
+
+/// Connections for users `first..=last`, logged in, INBOX selected, in IDLE.
+async fn open_idle(addr: SocketAddr, first: usize, last: usize) -> Result<Vec<Imap>, BoxError> {
+    let mut out = Vec::new();
+    let mut next = first;
+    while next <= last {
+        let end = (next + 49).min(last);
+        let batch: Vec<_> = (next..=end)
+            .map(|u| {
+                tokio::spawn(async move {
+                    let mut s = Imap::connect(addr).await?;
+                    s.login(&format!("testuser{u}")).await?;
+                    s.cmd("SELECT INBOX").await?;
+                    s.start_idle().await?;
+                    Ok::<_, BoxError>(s)
+                })
+            })
+            .collect();
+        for t in batch {
+            out.push(t.await??);
+        }
+        next = end + 1;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- a small IMAP client
+
+/// Just enough IMAP: tagged commands, literals in responses, LITERAL+
+/// APPEND, IDLE.
+struct Imap {
+    r: BufReader<OwnedReadHalf>,
+    w: OwnedWriteHalf,
+    tag: u64,
+}
+
+impl Imap {
+    async fn connect(addr: SocketAddr) -> Result<Self, BoxError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        let mut s = Self {
+            r: BufReader::with_capacity(64 * 1024, r),
+            w,
+            tag: 0,
+        };
+        let greeting = s.response_line().await?;
+        if !greeting.starts_with("* OK") {
+            return Err(format!("greeting: {greeting}").into());
+        }
+        Ok(s)
+    }
+
+    async fn login(&mut self, user: &str) -> Result<(), BoxError> {
+        self.cmd(&format!("LOGIN {user} {PASSWORD}")).await?;
+        Ok(())
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tag += 1;
+        format!("A{}", self.tag)
+    }
+
+    /// Sends one command and reads up to its tagged reply; returns
+    /// everything received (untagged data with literals, then the tagged
+    /// line). A NO or BAD is an error.
+    async fn cmd(&mut self, command: &str) -> Result<String, BoxError> {
+        let tag = self.next_tag();
+        self.w
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await?;
+        self.until_tagged(&tag, command).await
+    }
+
+    /// APPEND with a non-synchronizing literal (LITERAL+, both servers
+    /// announce it); returns the tagged line.
+    async fn append(&mut self, mailbox: &str, message: &[u8]) -> Result<String, BoxError> {
+        let tag = self.next_tag();
+        let mut out = format!("{tag} APPEND {mailbox} {{{}+}}\r\n", message.len()).into_bytes();
+        out.extend_from_slice(message);
+        out.extend_from_slice(b"\r\n");
+        self.w.write_all(&out).await?;
+        let all = self.until_tagged(&tag, "APPEND").await?;
+        Ok(all.lines().last().unwrap_or_default().to_string())
+    }
+
+    async fn start_idle(&mut self) -> Result<String, BoxError> {
+        let tag = self.next_tag();
+        self.w
+            .write_all(format!("{tag} IDLE\r\n").as_bytes())
+            .await?;
+        loop {
+            let line = self.response_line().await?;
+            if line.starts_with('+') {
+                return Ok(tag);
+            }
+            if line.starts_with(&format!("{tag} ")) {
+                return Err(format!("IDLE refused: {line}").into());
+            }
+        }
+    }
+
+    async fn idle(&mut self) -> Result<(), BoxError> {
+        let tag = self.start_idle().await?;
+        self.w.write_all(b"DONE\r\n").await?;
+        self.until_tagged(&tag, "IDLE").await?;
+        Ok(())
+    }
+
+    async fn until_tagged(&mut self, tag: &str, command: &str) -> Result<String, BoxError> {
+        let mut all = String::new();
+        loop {
+            let line = self.response_line().await?;
+            all.push_str(&line);
+            all.push('\n');
+            if let Some(rest) = line.strip_prefix(tag).and_then(|r| r.strip_prefix(' ')) {
+                if rest.starts_with("OK") {
+                    return Ok(all);
+                }
+                return Err(format!("{command}: {line}").into());
+            }
+        }
+    }
+
+    /// One response line with its literals inlined (lossy UTF-8).
+    async fn response_line(&mut self) -> Result<String, BoxError> {
+        let mut line = Vec::new();
+        loop {
+            let start = line.len();
+            if self.r.read_until(b'\n', &mut line).await? == 0 {
+                return Err("connection closed".into());
+            }
+            let part = &line[start..];
+            let Some(n) = literal_size(part) else { break };
+            let mut lit = vec![0u8; n];
+            self.r.read_exact(&mut lit).await?;
+            line.extend_from_slice(&lit);
+        }
+        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            line.pop();
+        }
+        Ok(String::from_utf8_lossy(&line).into_owned())
+    }
+}
+
+/// `{123}\r\n` at the end of a line announces a literal of 123 octets.
+fn literal_size(line: &[u8]) -> Option<usize> {
+    let line = line.strip_suffix(b"\r\n").or(line.strip_suffix(b"\n"))?;
+    let line = line.strip_suffix(b"}")?;
+    let open = line.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&line[open + 1..]).ok()?.parse().ok()
+}
+
+fn search_uids(resp: &str) -> Vec<u32> {
+    let mut uids: Vec<u32> = resp
+        .lines()
+        .filter_map(|l| l.strip_prefix("* SEARCH"))
+        .flat_map(|l| l.split_whitespace().filter_map(|w| w.parse().ok()))
+        .collect();
+    uids.sort_unstable();
+    uids
+}
+
+/// The new UID from `OK [APPENDUID <validity> <uid>]`.
+fn appenduid(tagged: &str) -> Option<u32> {
+    let rest = &tagged[tagged.find("[APPENDUID ")? + 11..];
+    let rest = rest.split(']').next()?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+// ---------------------------------------------------------------- servers
+
+#[derive(Default, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    pss_kib: u64,
+    processes: usize,
+}
+
+enum Kind {
+    Tiermail { binary: PathBuf, config: PathBuf },
+    Dovecot { conf: PathBuf },
+}
+
+struct Server {
+    name: &'static str,
+    version: String,
+    addr: SocketAddr,
+    dir: PathBuf,
+    kind: Kind,
+    child: Child,
+}
+
+fn free_port() -> Result<u16, BoxError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_listening(addr: SocketAddr, what: &str) -> Result<(), BoxError> {
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > until {
+            return Err(format!("{what} did not listen on {addr}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+impl Server {
+    /// The release `mailstore` with `[imap]` on a fixed loopback port.
+    fn tiermail(dir: &Path, users: usize) -> Result<Self, BoxError> {
+        use mail_directory::file::{Data, FileDirectory, FileUser};
+        let binary = match std::env::var_os("MAILSTORE_BIN") {
+            Some(b) => PathBuf::from(b),
+            None => std::env::current_exe()?
+                .parent()
+                .and_then(Path::parent)
+                .map(|p| p.join("mailstore"))
+                .ok_or("cannot locate the mailstore binary; set MAILSTORE_BIN")?,
+        };
+        if !binary.exists() {
+            return Err(format!(
+                "{} not found: cargo build --release --workspace --bins --examples --locked",
+                binary.display()
+            )
+            .into());
+        }
+        std::fs::create_dir_all(dir)?;
+        let password =
+            mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
+        let data_path = dir.join("directory.toml");
+        let data = Data {
+            base_dn: "dc=example,dc=test".into(),
+            domains: vec![mail_directory::Domain {
+                name: DOMAIN.into(),
+                aliases: Vec::new(),
+            }],
+            users: (1..=users)
+                .map(|i| FileUser {
+                    uid: format!("testuser{i}"),
+                    mail: format!("testuser{i}@{DOMAIN}"),
+                    password: Some(password.clone()),
+                    ..FileUser::default()
+                })
+                .collect(),
+            ..Data::default()
+        };
+        FileDirectory::create(&data_path, &data)?;
+        let port = free_port()?;
+        let config = dir.join("mailstore.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "host = \"localhost\"\n\
+                 [service]\nadmin_listen = \"127.0.0.1:0\"\ndrain_timeout = \"2s\"\n\
+                 [telemetry]\n\
+                 [store]\nsystem_path = {sys:?}\n[store.partitions]\nprimary = {part:?}\n\
+                 [directory]\nbackend = \"file\"\npath = {data:?}\n\
+                 [lmtp.listener]\nlisten = \"127.0.0.1:0\"\n\
+                 [imap]\nallow_plaintext_login = true\n\
+                 [imap.listener]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\nmax_connections = {max}\n",
+                sys = dir.join("system").display().to_string(),
+                part = dir.join("primary").display().to_string(),
+                data = data_path.display().to_string(),
+                max = users + 100,
+            ),
+        )?;
+        let version = format!(
+            "{} (release mailstore {})",
+            env!("CARGO_PKG_VERSION"),
+            binary.display()
+        );
+        let kind = Kind::Tiermail { binary, config };
+        let child = Self::spawn_tiermail(&kind, dir)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        wait_listening(addr, "mailstore")
+            .map_err(|e| format!("{e}; see {}", dir.join("mailstore.log").display()))?;
+        Ok(Self {
+            name: "tiermail",
+            version: version,
+            addr,
+            dir: dir.to_path_buf(),
+            kind,
+            child,
+        })
+    }
+
+    fn spawn_tiermail(kind: &Kind, dir: &Path) -> Result<Child, BoxError> {
+        let Kind::Tiermail { binary, config } = kind else {
+            return Err("not tiermail".into());
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("mailstore.log"))?;
+        Ok(Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?)
+    }
+
+    /// Dovecot's IMAP from a private configuration, like lmtp_bench's.
+    fn dovecot(dir: &Path, users: usize) -> Result<Self, BoxError> {
+        if !Path::new("/usr/sbin/dovecot").exists() {
+            return Err(
+                "/usr/sbin/dovecot is not installed (apt-get install dovecot-imapd)".into(),
+            );
+        }
+        let port = free_port()?;
+        let data = dir.join("data");
+        for d in ["run", "state"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        std::fs::create_dir_all(&data)?;
+        let mut passwd = String::new();
+        for i in 1..=users {
+            passwd.push_str(&format!(
+                "testuser{i}:{{PLAIN}}{PASSWORD}:{MAIL_UID}:{MAIL_UID}::{}/testuser{i}::\n",
+                data.display()
+            ));
+        }
+        std::fs::write(dir.join("users"), passwd)?;
+        let d = dir.display();
+        let conf = dir.join("dovecot.conf");
+        let limit = users + 100;
+        std::fs::write(
+            &conf,
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+                 instance_name = tiermail-imap-bench-{port}\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+                 auth_username_format = %Ln\n\
+                 mail_max_userip_connections = {limit}\n\
+                 default_client_limit = {client_limit}\n\
+                 first_valid_uid = {MAIL_UID}\nlast_valid_uid = {MAIL_UID}\n\
+                 mail_location = maildir:~/Maildir\n\
+                 namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
+                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
+                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
+                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                 service imap {{\n  process_limit = {limit}\n}}\n",
+                client_limit = 4 * limit,
+            ),
+        )?;
+        Command::new("chown")
+            .arg(format!("{MAIL_UID}:{MAIL_UID}"))
+            .arg(&data)
+            .status()?;
+        let version = Command::new("/usr/sbin/dovecot")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let kind = Kind::Dovecot { conf };
+        let child = Self::spawn_dovecot(&kind)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let me = Self {
+            name: "dovecot",
+            version: format!("{version} (Maildir, passwd-file)"),
+            addr,
+            dir: dir.to_path_buf(),
+            kind,
+            child,
+        };
+        wait_listening(addr, "dovecot")
+            .map_err(|e| format!("{e}; see {}", dir.join("dovecot.log").display()))?;
+        Ok(me)
+    }
+
+    fn spawn_dovecot(kind: &Kind) -> Result<Child, BoxError> {
+        let Kind::Dovecot { conf } = kind else {
+            return Err("not dovecot".into());
+        };
+        Ok(Command::new("/usr/sbin/dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .spawn()?)
+    }
+
+    fn stop(&mut self) {
+        match &self.kind {
+            Kind::Tiermail { .. } => {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(self.child.id().to_string())
+                    .status();
+            }
+            Kind::Dovecot { conf } => {
+                // SIGTERM through doveadm stops the master and its children.
+                let stopped = Command::new("doveadm")
+                    .arg("-c")
+                    .arg(conf)
+                    .arg("stop")
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if !stopped {
+                    let _ = self.child.kill();
+                }
+            }
+        }
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > until => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Stops and starts the server over the same data (fresh memory).
+    fn restart(&mut self) -> Result<(), BoxError> {
+        self.stop();
+        // Let the kernel release the port of the old process.
+        std::thread::sleep(Duration::from_millis(300));
+        self.child = match &self.kind {
+            Kind::Tiermail { .. } => Self::spawn_tiermail(&self.kind, &self.dir)?,
+            Kind::Dovecot { .. } => Self::spawn_dovecot(&self.kind)?,
+        };
+        wait_listening(self.addr, self.name)
+    }
+
+    /// Resident memory of the server: the process and all its descendants.
+    fn memory(&self) -> Memory {
+        let root = self.child.id();
+        let mut parent: HashMap<u32, u32> = HashMap::new();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                    // pid (comm) state ppid ...: comm may contain spaces.
+                    if let Some(ppid) = stat
+                        .rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().nth(1))
+                        .and_then(|p| p.parse().ok())
+                    {
+                        parent.insert(pid, ppid);
+                    }
+                }
+            }
+        }
+        let mut m = Memory::default();
+        for &pid in parent.keys() {
+            let mut p = pid;
+            let mut ours = false;
+            for _ in 0..64 {
+                if p == root {
+                    ours = true;
+                    break;
+                }
+                match parent.get(&p) {
+                    Some(&pp) if pp != 0 => p = pp,
+                    _ => break,
+                }
+            }
+            if !ours {
+                continue;
+            }
+            m.processes += 1;
+            m.rss_kib += proc_kib(&format!("/proc/{pid}/status"), "VmRSS:");
+            m.pss_kib += proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
+        }
+        m
+    }
+}
+
+fn proc_kib(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The uid owning Dovecot's Maildirs (no passwd entry needed).
+const MAIL_UID: u32 = 5000;
+
+// ---------------------------------------------------------------- messages
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below((hi - lo + 1) as u64) as usize
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
+
+const FIRST: [&str; 16] = [
+    "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory",
+    "Olivia", "Peggy", "Rupert", "Trent", "Walter",
+];
+const LAST: [&str; 10] = [
+    "Smith", "Jones", "Garcia", "Nguyen", "Kowalski", "Tanaka", "Rossi", "Dubois", "Virtanen",
+    "Novak",
+];
+const DOMAINS: [&str; 4] = [
+    "example.com",
+    "example.org",
+    "example.net",
+    "mail.example.test",
+];
+const TOPICS: [&str; 12] = [
+    "Quarterly report",
+    "Lunch on Friday?",
+    "Build failure on main",
+    "Meeting notes",
+    "Holiday schedule",
+    "Server migration plan",
+    "Code review request",
+    "Your order has shipped",
+    "Weekly newsletter",
+    "Security advisory",
+    "Conference travel",
+    "Budget approval",
+];
+const WORDS: &str = "the of and to in is that for it as with was on be at by this had not are \
+    but from or have an they which one you were her all she there would their we him been has \
+    when who will more no if out so said what up its about into than them can only other new \
+    some could time these two may then do first any my now such like our over man me even most \
+    made after also did many before must through back years where much your way well down \
+    should because each just those people how too little state good very make world still own \
+    see men work long get here between both life being under never day same another know while \
+    last might us great old year off come since against go came right used take three mailbox \
+    server message delivery queue index cache protocol latency throughput";
+
+fn person(rng: &mut Rng) -> String {
+    let f = rng.pick(&FIRST);
+    let l = rng.pick(&LAST);
+    let d = rng.pick(&DOMAINS);
+    format!("{f} {l} <{}.{}@{d}>", f.to_lowercase(), l.to_lowercase())
+}
+
+/// Wrapped text of about `n` octets, CRLF line ends.
+fn text(rng: &mut Rng, n: usize) -> String {
+    let words: Vec<&str> = WORDS.split_whitespace().collect();
+    let mut out = String::with_capacity(n + 80);
+    let mut line = 0;
+    while out.len() < n {
+        let w = rng.pick(&words);
+        if line + w.len() + 1 > 72 {
+            out.push_str("\r\n");
+            line = 0;
+            if rng.below(8) == 0 {
+                out.push_str("\r\n");
+            }
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(w);
+        line += w.len();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 38 + 4);
+    for (i, c) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= c.len() {
+                out.push(T[(n >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// A deterministic corpus in the spirit of gen_mbox.py: 60 % short
+/// text/plain (1-8 KiB), 20 % multipart/alternative text+HTML, 12 % with a
+/// base64 attachment (20-200 KiB), 8 % long text (30-120 KiB); a third are
+/// replies.
+fn generate_corpus(count: usize) -> Vec<Vec<u8>> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut rng = Rng::new(20240601);
+    let mut sent: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut h = String::new();
+        h.push_str(&format!("From: {}\r\n", person(&mut rng)));
+        let to: Vec<String> = (0..rng.range(1, 3)).map(|_| person(&mut rng)).collect();
+        h.push_str(&format!("To: {}\r\n", to.join(", ")));
+        if rng.below(10) < 3 {
+            h.push_str(&format!("Cc: {}\r\n", person(&mut rng)));
+        }
+        let subject = if !sent.is_empty() && rng.below(3) == 0 {
+            let (s, mid) = sent[rng.below(sent.len() as u64) as usize].clone();
+            h.push_str(&format!("In-Reply-To: {mid}\r\nReferences: {mid}\r\n"));
+            format!("Re: {}", s.trim_start_matches("Re: "))
+        } else {
+            rng.pick(&TOPICS).to_string()
+        };
+        let mid = format!("<{i}.{:016x}@bench.example.test>", rng.next());
+        let minutes = 37 * i;
+        h.push_str(&format!(
+            "Subject: {subject}\r\nDate: {} {} 2024 {:02}:{:02}:00 +0000\r\nMessage-ID: {mid}\r\n\
+             X-Mailer: Tiermail imap_bench\r\nMIME-Version: 1.0\r\n",
+            1 + (minutes / 1440) % 28,
+            MONTHS[(minutes / (1440 * 28)) % 12],
+            (minutes / 60) % 24,
+            minutes % 60
+        ));
+        sent.push((subject, mid));
+        let r = rng.below(100);
+        let boundary = format!("=_bench_{i}_{:08x}", rng.next() as u32);
+        let body = if r < 60 {
+            let n = rng.range(1024, 8192);
+            format!(
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n{}",
+                text(&mut rng, n)
+            )
+        } else if r < 80 {
+            let n = rng.range(1024, 6144);
+            let t = text(&mut rng, n);
+            let html = format!(
+                "<html><body><p>{}</p></body></html>\r\n",
+                t.replace("\r\n\r\n", "</p>\r\n<p>")
+            );
+            format!(
+                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n\
+                 --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{t}\
+                 --{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\
+                 --{boundary}--\r\n"
+            )
+        } else if r < 92 {
+            let n = rng.range(512, 3072);
+            let t = text(&mut rng, n);
+            let size = rng.range(20 * 1024, 200 * 1024);
+            let blob: Vec<u8> = (0..size).map(|_| rng.next() as u8).collect();
+            let (ty, name) = match rng.below(3) {
+                0 => ("application/pdf", "report.pdf"),
+                1 => ("image/png", "photo.png"),
+                _ => ("application/octet-stream", "data.bin"),
+            };
+            format!(
+                "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+                 --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{t}\
+                 --{boundary}\r\nContent-Type: {ty}\r\nContent-Transfer-Encoding: base64\r\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n{}\
+                 --{boundary}--\r\n",
+                base64_lines(&blob)
+            )
+        } else {
+            let n = rng.range(30 * 1024, 120 * 1024);
+            format!(
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n{}",
+                text(&mut rng, n)
+            )
+        };
+        h.push_str(&body);
+        out.push(h.into_bytes());
+    }
+    out
+}
+
+/// Messages of an mbox file (e.g. gen_mbox.py's), with CRLF line ends.
+fn read_mbox(path: &Path) -> Result<Vec<Vec<u8>>, BoxError> {
+    let data = std::fs::read(path)?;
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut cur: Option<Vec<u8>> = None;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"From ") {
+            if let Some(m) = cur.take() {
+                out.push(m);
+            }
+            cur = Some(Vec::new());
+            continue;
+        }
+        let Some(m) = cur.as_mut() else { continue };
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        // mboxrd/mboxo quoting of "From " lines.
+        let unquoted = match body.iter().position(|&b| b != b'>') {
+            Some(n) if n > 0 && body[n..].starts_with(b"From ") => &body[1..],
+            _ => body,
+        };
+        m.extend_from_slice(unquoted);
+        m.extend_from_slice(b"\r\n");
+    }
+    if let Some(m) = cur {
+        out.push(m);
+    }
+    for m in &mut out {
+        // The blank line mbox puts between messages.
+        while m.ends_with(b"\r\n\r\n") {
+            m.truncate(m.len() - 2);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no messages", path.display()).into());
+    }
+    Ok(out)
+}
