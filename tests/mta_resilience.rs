@@ -10,10 +10,14 @@
 //!   `552 5.2.2` afterwards: the sender gets an RFC 3464 DSN with the
 //!   message;
 //! - jobctl stopped (SIGTERM) and killed (SIGKILL) with a full queue and
-//!   restarted on its state: every message delivered once;
+//!   restarted on its state: every message delivered once.
+//!   Mail accepted while jobctl is down is delivered once it is back;
 //! - the relay killed with SIGKILL while it receives and delivers,
 //!   restarted on its spool: every message acknowledged with `250` is
-//!   delivered, whole; duplicates only where SMTP makes them unavoidable.
+//!   delivered, whole; duplicates only where SMTP makes them unavoidable;
+//! - a client gone before the relay's `250`: the queued message is still
+//!   delivered; a reprocess job left without its queue file (a relay
+//!   killed between finishing it and reporting) is settled.
 //!
 //! Timing knobs keep each test to seconds: every channel of the routing
 //! file retries each second, the store's quota grace period is 4 s, the
