@@ -28,6 +28,7 @@ pub mod deliver;
 pub mod dns;
 pub mod dsn;
 pub mod error;
+pub mod jobctl;
 pub mod maillog;
 pub mod pool;
 pub mod reply;
@@ -40,6 +41,7 @@ pub use deliver::{AttemptResult, ChannelRuntime, Outcome, RcptResult, destinatio
 pub use dns::{DnsConfig, MxResolver};
 pub use dsn::{Action, Dsn, DsnRecipient, DsnRequest};
 pub use error::Error;
+pub use jobctl::Jobctl;
 pub use sink::{
     DsnSink, NewMessage, RoutedSink, channel_policy, enqueue_message, job_for, retry_policy,
     submit_job,

@@ -19,6 +19,7 @@ use tonic::transport::Channel as GrpcChannel;
 use crate::deliver::host_for;
 use crate::dsn::Dsn;
 use crate::error::Error;
+use crate::jobctl::{Jobctl, NOTICE_PRIORITY};
 
 /// Where the workers hand the DSNs they generate. The relay provides it;
 /// [`RoutedSink`] is the ordinary implementation.
@@ -105,8 +106,8 @@ pub fn retry_policy(channel: &Channel) -> RetryPolicy {
 }
 
 /// Tells jobctl about `job`, trying a few times over about three seconds
-/// (jobctl may be restarting). The spool is the truth either way: an entry
-/// jobctl never heard of is submitted again by the relay's startup scan.
+/// (jobctl may be restarting). [`Jobctl`] keeps what still fails for a
+/// background retry; the spool is the truth either way.
 pub async fn submit_job(
     client: &mut JobControllerClient<GrpcChannel>,
     job: Job,
@@ -141,8 +142,7 @@ pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
     spool: &Spool,
     router: &Router,
     directory: &D,
-    jobctl: &mut JobControllerClient<GrpcChannel>,
-    relay: &str,
+    jobctl: &Jobctl,
     msg: NewMessage,
 ) -> Result<Vec<Envelope>, Error> {
     let mut groups: Vec<(String, String, Vec<QueuedRecipient>)> = Vec::new();
@@ -175,7 +175,7 @@ pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
             client: ClientRecord {
                 ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 port: 0,
-                helo: relay.to_string(),
+                helo: jobctl.relay().to_string(),
                 tls: false,
                 auth: None,
             },
@@ -206,17 +206,10 @@ pub async fn enqueue_message<D: RoutingDirectory + ?Sized>(
             size = env.size,
             result = "generated",
         );
-        // The spool is the truth: if jobctl is down now, the relay's
-        // startup scan (or its own retry) submits the entry later.
-        if let Err(e) = submit_job(
-            jobctl,
-            job_for(relay, env, 0, channel_policy(router, &env.channel)),
-        )
-        .await
-        {
-            tracing::warn!(queue_id = %env.id, error = %e, "jobctl did not take the new entry; the spool scan submits it later");
-        }
     }
+    // The spool is the truth: what jobctl does not take now is submitted
+    // again in the background (and by the relay's startup scan).
+    jobctl.submit_with(&queued, NOTICE_PRIORITY).await;
     Ok(queued)
 }
 
@@ -227,25 +220,18 @@ pub struct RoutedSink<D: RoutingDirectory + ?Sized + 'static> {
     spool: Spool,
     router: Arc<Router>,
     directory: Arc<D>,
-    jobctl: JobControllerClient<GrpcChannel>,
-    relay: String,
+    jobctl: Jobctl,
 }
 
 impl<D: RoutingDirectory + ?Sized + 'static> RoutedSink<D> {
-    /// A sink for the relay called `relay` (its jobctl relay name).
-    pub fn new(
-        spool: Spool,
-        router: Arc<Router>,
-        directory: Arc<D>,
-        jobctl: JobControllerClient<GrpcChannel>,
-        relay: impl Into<String>,
-    ) -> Self {
+    /// A sink that queues on `spool` and submits through `jobctl` (which
+    /// names the relay).
+    pub fn new(spool: Spool, router: Arc<Router>, directory: Arc<D>, jobctl: Jobctl) -> Self {
         Self {
             spool,
             router,
             directory,
             jobctl,
-            relay: relay.into(),
         }
     }
 }
@@ -262,13 +248,11 @@ impl<D: RoutingDirectory + ?Sized + 'static> DsnSink for RoutedSink<D> {
             message_id: Some(dsn.message_id),
             traceparent: original.traceparent.clone(),
         };
-        let mut client = self.jobctl.clone();
         match enqueue_message(
             &self.spool,
             &self.router,
             &*self.directory,
-            &mut client,
-            &self.relay,
+            &self.jobctl,
             msg,
         )
         .await

@@ -57,18 +57,13 @@ route = "lmtp-daemon"
 async fn run_workers(jobctl: &str, spool_dir: &str, lmtp: &str, stop: &Shutdown) {
     let spool = spool(std::path::Path::new(spool_dir));
     let router = Arc::new(routing(lmtp));
-    let client = mail_proto::jobctl::v1::job_controller_client::JobControllerClient::connect(
-        jobctl.to_string(),
-    )
-    .await
-    .expect("jobctl");
+    let client = mail_delivery::Jobctl::new(jobctl, RELAY, router.clone()).expect("jobctl");
     let directory: Arc<dyn RoutingDirectory> = Arc::new(NoDirectory);
     let sink = Arc::new(RoutedSink::new(
         spool.clone(),
         router.clone(),
         directory,
         client,
-        RELAY,
     ));
     let mut cfg = DeliveryConfig::new(jobctl, RELAY, "relay.example.org");
     cfg.channels = vec!["lmtp".into()];

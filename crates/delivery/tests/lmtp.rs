@@ -58,8 +58,7 @@ async fn per_recipient_results_retry_only_the_one_over_quota() {
         spool.clone(),
         router.clone(),
         directory,
-        jobctl.client().await,
-        RELAY,
+        mail_delivery::Jobctl::new(&jobctl.url, RELAY, router.clone()).expect("jobctl client"),
     ));
     let mut cfg = DeliveryConfig::new(jobctl.url.clone(), RELAY, "relay.example.org");
     cfg.channels = vec!["lmtp".into()];

@@ -80,8 +80,7 @@ route = "tcp-daemon"
         spool.clone(),
         router.clone(),
         directory,
-        jobctl.client().await,
-        RELAY,
+        mail_delivery::Jobctl::new(&jobctl.url, RELAY, router.clone()).expect("jobctl client"),
     ));
     let mut cfg = DeliveryConfig::new(jobctl.url.clone(), RELAY, "relay.example.org");
     cfg.channels = vec!["tcp_local".into()];

@@ -17,7 +17,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod jobs;
 pub mod lookup;
 pub mod reprocess;
 
@@ -62,7 +61,7 @@ pub struct Relay {
     /// The directory.
     pub directory: Arc<dyn mail_directory::Directory>,
     /// jobctl, as this relay.
-    pub jobctl: jobs::Jobctl,
+    pub jobctl: mail_delivery::Jobctl,
     /// Where generated notices (DSNs) go: routed and queued like mail.
     pub dsn: Arc<dyn mail_delivery::DsnSink>,
 }
@@ -78,7 +77,8 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
     let directory = mail_directory::open(&cfg.directory).await?;
     let router = Arc::new(mail_routing::Router::load(&cfg.routing)?);
     let spool = Spool::open(&cfg.spool)?;
-    let jobctl = jobs::Jobctl::new(&cfg.delivery.jobctl, &cfg.delivery.relay, router.clone())?;
+    let jobctl =
+        mail_delivery::Jobctl::new(&cfg.delivery.jobctl, &cfg.delivery.relay, router.clone())?;
 
     let backlog = spool.scan().await?;
     if !backlog.corrupt.is_empty() {
@@ -143,8 +143,7 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
         spool.clone(),
         router.clone(),
         directory.clone(),
-        jobctl.client(),
-        jobctl.relay(),
+        jobctl.clone(),
     ));
     let relay = Relay {
         spool,
@@ -190,6 +189,7 @@ fn start_workers(relay: &Relay, cfg: &RelayConfig, ctx: &Context) -> Result<(), 
                 vacation_period: cfg.reprocess.vacation_period,
                 state_dir: cfg.spool.dir.join(".vacation"),
                 hostname: hostname.clone(),
+                lease: cfg.delivery.lease,
             },
             &ctx.shutdown,
         );

@@ -49,6 +49,9 @@ pub struct ReprocessConfig {
     pub state_dir: PathBuf,
     /// This relay's host name (autoreply Message-IDs).
     pub hostname: String,
+    /// How long a worker holds a job (`[delivery] lease`, as the delivery
+    /// channels use): what a crashed relay held is offered again after it.
+    pub lease: Duration,
 }
 
 /// What became of one recipient.
@@ -70,7 +73,7 @@ pub fn start(relay: Relay, cfg: ReprocessConfig, shutdown: &Shutdown) {
                     channel: cfg.channel.clone(),
                     relay: relay.jobctl.relay().to_string(),
                     max_jobs: 1,
-                    lease_seconds: 300,
+                    lease_seconds: u32::try_from(cfg.lease.as_secs().max(1)).unwrap_or(u32::MAX),
                     wait_millis: 2000,
                 };
                 let mut client = relay.jobctl.client();
@@ -545,13 +548,11 @@ async fn vacation(
         message_id: Some(message_id),
         traceparent: env.traceparent.clone(),
     };
-    let mut client = relay.jobctl.client();
     match mail_delivery::enqueue_message(
         &relay.spool,
         &relay.router,
         &*relay.directory,
-        &mut client,
-        relay.jobctl.relay(),
+        &relay.jobctl,
         new,
     )
     .await

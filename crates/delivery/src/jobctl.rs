@@ -1,6 +1,8 @@
-//! Telling jobctl about queue entries: after each `250`, and for the whole
-//! spool at start (jobctl may have lost nothing, but resubmitting is
-//! harmless: it keeps one job per queue id).
+//! Telling jobctl about queue entries: received mail after each `250`,
+//! generated notices (DSNs, vacation replies) and expanded copies as they
+//! are spooled, and the whole spool at start (jobctl may have lost nothing,
+//! but resubmitting is harmless: it keeps one job per queue id). Each job
+//! carries its channel's retry schedule from the routing file.
 //!
 //! An entry jobctl cannot be told about (it is down or restarting) is kept
 //! and submitted again in the background until jobctl takes it, so mail
@@ -16,6 +18,8 @@ use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_routing::Router;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::sink::{channel_policy, job_for, submit_job};
+
 /// A lazily connected jobctl client.
 #[derive(Clone)]
 pub struct Jobctl {
@@ -23,12 +27,15 @@ pub struct Jobctl {
     relay: String,
     /// The channel table: each job carries its channel's retry keywords.
     router: Arc<Router>,
-    /// Entries not yet submitted, retried in the background.
-    later: Arc<Mutex<Vec<Envelope>>>,
+    /// Entries not yet submitted (with their priority), retried in the
+    /// background.
+    later: Arc<Mutex<Vec<(Envelope, i32)>>>,
 }
 
 /// Priority of fresh mail; jobctl admits it ahead of deferred backlog.
-const NEW_MAIL_PRIORITY: i32 = 10;
+pub const NEW_MAIL_PRIORITY: i32 = 10;
+/// Priority of generated notices (DSNs, autoreplies).
+pub const NOTICE_PRIORITY: i32 = 0;
 
 impl Jobctl {
     /// A client for `address` (`host:port` or a URL) that names this relay
@@ -66,32 +73,46 @@ impl Jobctl {
         &self.relay
     }
 
-    /// Submits `entries`. What still fails stays in the spool and is
-    /// submitted again in the background until jobctl takes it (and at the
-    /// next start). Returns how many failed now.
+    /// Submits received mail (`entries`) at [`NEW_MAIL_PRIORITY`]; see
+    /// [`Jobctl::submit_with`].
     pub async fn submit(&self, entries: &[Envelope]) -> usize {
+        self.submit_with(entries, NEW_MAIL_PRIORITY).await
+    }
+
+    /// Submits `entries` at `priority`. What still fails stays in the spool
+    /// and is submitted again in the background until jobctl takes it (and
+    /// at the next start). Returns how many failed now.
+    pub async fn submit_with(&self, entries: &[Envelope], priority: i32) -> usize {
         let mut failed = 0;
         let mut client = self.client();
         for e in entries {
-            let policy = mail_delivery::channel_policy(&self.router, &e.channel);
-            let job = mail_delivery::job_for(&self.relay, e, NEW_MAIL_PRIORITY, policy);
-            if let Err(status) = mail_delivery::submit_job(&mut client, job).await {
+            let job = self.job(e, priority);
+            if let Err(status) = submit_job(&mut client, job).await {
                 failed += 1;
                 // Leased: jobctl has the job already (the relay restarted
                 // while one of its workers held it).
                 if status.code() != tonic::Code::FailedPrecondition {
                     tracing::error!(queue_id = %e.id, "jobctl unreachable: the message waits in the spool; submitted again in the background");
-                    self.submit_later(e.clone());
+                    self.submit_later(e.clone(), priority);
                 }
             }
         }
         failed
     }
 
+    fn job(&self, e: &Envelope, priority: i32) -> mail_proto::jobctl::v1::Job {
+        job_for(
+            &self.relay,
+            e,
+            priority,
+            channel_policy(&self.router, &e.channel),
+        )
+    }
+
     /// Keeps `e` for the background submitter, starting it when idle.
-    fn submit_later(&self, e: Envelope) {
+    fn submit_later(&self, e: Envelope, priority: i32) {
         let mut later = self.later.lock().unwrap_or_else(|p| p.into_inner());
-        later.push(e);
+        later.push((e, priority));
         if later.len() > 1 {
             return;
         }
@@ -104,9 +125,8 @@ impl Jobctl {
                 let pending = this.later.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let mut client = this.client();
                 let mut done = Vec::new();
-                for e in &pending {
-                    let policy = mail_delivery::channel_policy(&this.router, &e.channel);
-                    let job = mail_delivery::job_for(&this.relay, e, NEW_MAIL_PRIORITY, policy);
+                for (e, priority) in &pending {
+                    let job = this.job(e, *priority);
                     let req = mail_proto::jobctl::v1::SubmitRequest { job: Some(job) };
                     match client.submit(req).await {
                         Ok(_) => done.push(e.id.clone()),
@@ -125,7 +145,7 @@ impl Jobctl {
                 }
                 // Ends with the lock held, so a new entry starts a new task.
                 let mut later = this.later.lock().unwrap_or_else(|p| p.into_inner());
-                later.retain(|e| !done.contains(&e.id));
+                later.retain(|(e, _)| !done.contains(&e.id));
                 if later.is_empty() {
                     return;
                 }
