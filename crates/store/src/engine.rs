@@ -364,17 +364,24 @@ impl Store {
         drop(self.commit(ops, Vec::new()));
     }
 
-    /// A change-notification channel for mailbox `id` (IDLE).
+    /// A change-notification channel for mailbox `id` (IDLE). Watchers
+    /// treat any event, and falling behind the queue, as "compare with the
+    /// index", so a short queue loses nothing.
     pub fn watch(
         &self,
         mailbox: &crate::types::MailboxHandle,
     ) -> broadcast::Receiver<MailboxEvent> {
         lock(&self.inner.watchers)
             .entry(mailbox.id)
-            .or_insert_with(|| broadcast::channel(1024).0)
+            .or_insert_with(|| broadcast::channel(WATCH_CAPACITY).0)
             .subscribe()
     }
 }
+
+/// Events queued per watched mailbox. Every slot is allocated when the
+/// channel is made (~100 bytes each) and lives as long as the mailbox is
+/// watched: 1024 slots were ~100 KiB per IDLE session on its own INBOX.
+const WATCH_CAPACITY: usize = 16;
 
 pub(crate) fn remove_pending(p: &PendingUnlink) -> Result<()> {
     if p.tree {
