@@ -190,6 +190,11 @@ impl Store {
         let st = self.state(mailbox.id)?;
         let mut g = lock(&st);
         let first = g.rec.recent_uid;
+        if first == g.rec.uidnext {
+            // Nothing arrived since the last claim: no record to rewrite,
+            // so no WAL sync on this SELECT.
+            return Ok(first);
+        }
         let mut rec = g.rec.clone();
         rec.recent_uid = rec.uidnext;
         let t = self.commit(
