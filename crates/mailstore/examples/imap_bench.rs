@@ -21,11 +21,14 @@
 //!    text/plain, 20 % text+HTML, 12 % with a 20-200 KiB attachment, 8 %
 //!    long text; or the messages of `--mbox FILE`).
 //! 2. Mix: CLIENTS connections, each logged in as its own user with INBOX
-//!    selected, run a weighted mix for SECONDS per server: SELECT, UID
+//!    selected, run a weighted mix for SECONDS per server (the servers take
+//!    turns in 5 s slices, so background load falls on both): SELECT, UID
 //!    FETCH 1:* (FLAGS), UID FETCH of 20 ENVELOPEs, UID FETCH BODY[] of one
 //!    message, UID STORE +/-FLAGS, UID SEARCH (UNSEEN, FLAGGED, FROM),
 //!    APPEND, EXPUNGE (UID STORE +FLAGS.SILENT (\Deleted) then EXPUNGE,
 //!    timed together), IDLE (enter, `+`, DONE). Any NO/BAD stops the run.
+//!    Also printed: the server's CPU time during the mix (all its
+//!    processes, from /proc) per operation.
 //! 3. Idle memory: each server is restarted, then IDLE connections log in
 //!    (users testuser1..IDLE), SELECT INBOX and enter IDLE. The server's
 //!    resident memory (Dovecot: every process under its master, it forks
@@ -46,6 +49,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const DOMAIN: &str = "example.test";
+/// The mix alternates between the servers in slices this long.
+const SLICE_SECONDS: u64 = 5;
 const PASSWORD: &str = "pass";
 
 struct Args {
@@ -140,11 +145,24 @@ fn main() -> Result<(), BoxError> {
         );
     }
 
-    let run_for = Duration::from_secs(a.seconds);
-    let mut results = Vec::new();
-    for s in &servers {
-        let r = rt.block_on(mix(s.addr, a.clients, run_for, &corpus))?;
-        results.push(r);
+    // The servers take turns in slices of a few seconds, so background load
+    // on a shared machine falls on both alike.
+    let rounds = a.seconds.div_ceil(SLICE_SECONDS);
+    let slice = Duration::from_secs(a.seconds.min(SLICE_SECONDS));
+    let mut results: Vec<MixResult> = servers.iter().map(|_| MixResult::default()).collect();
+    for round in 0..rounds {
+        for (s, into) in servers.iter().zip(results.iter_mut()) {
+            let ready = rt.block_on(mix_setup(s.addr, a.clients))?;
+            let cpu = s.cpu();
+            let seed = 1 + round * 1000;
+            let open = rt.block_on(mix_run(ready, seed, slice, &corpus, into))?;
+            into.cpu += s.cpu().saturating_sub(cpu);
+            rt.block_on(async {
+                for mut imap in open {
+                    let _ = imap.cmd("LOGOUT").await;
+                }
+            });
+        }
     }
     print_mix(&servers, &results);
 
@@ -248,52 +266,72 @@ impl Op {
     }
 }
 
+#[derive(Default)]
 struct MixResult {
     elapsed: Duration,
+    /// Server CPU time (user + system, all its processes) during the mix.
+    cpu: Duration,
     by_op: HashMap<Op, Vec<Duration>>,
 }
 
-async fn mix(
-    addr: SocketAddr,
-    clients: usize,
+/// A logged-in client with INBOX selected and the UIDs it holds.
+struct Ready {
+    imap: Imap,
+    uids: Vec<u32>,
+}
+
+/// Logs every client in and selects INBOX, before any clock starts.
+async fn mix_setup(addr: SocketAddr, clients: usize) -> Result<Vec<Ready>, BoxError> {
+    let mut ready = Vec::new();
+    for c in 0..clients {
+        let mut imap = Imap::connect(addr).await?;
+        imap.login(&format!("testuser{}", c + 1)).await?;
+        imap.cmd("SELECT INBOX").await?;
+        let uids = search_uids(&imap.cmd("UID SEARCH ALL").await?);
+        ready.push(Ready { imap, uids });
+    }
+    Ok(ready)
+}
+
+/// Runs the mix on every client until `run_for` has passed; returns the
+/// latencies and the sessions (still logged in).
+async fn mix_run(
+    clients: Vec<Ready>,
+    seed: u64,
     run_for: Duration,
     corpus: &Arc<Vec<Vec<u8>>>,
-) -> Result<MixResult, BoxError> {
-    // Every client is logged in and has INBOX selected before the clock starts.
-    let mut sessions = Vec::new();
-    for c in 0..clients {
-        let mut s = Imap::connect(addr).await?;
-        s.login(&format!("testuser{}", c + 1)).await?;
-        sessions.push(s);
-    }
+    into: &mut MixResult,
+) -> Result<Vec<Imap>, BoxError> {
     let started = Instant::now();
     let deadline = started + run_for;
-    let tasks: Vec<_> = sessions
+    let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
-        .map(|(c, s)| tokio::spawn(client(s, c as u64, deadline, corpus.clone())))
+        .map(|(c, r)| tokio::spawn(client(r, seed + c as u64, deadline, corpus.clone())))
         .collect();
-    let mut by_op: HashMap<Op, Vec<Duration>> = HashMap::new();
+    let mut sessions = Vec::new();
     for t in tasks {
-        for (op, mut l) in t.await?? {
-            by_op.entry(op).or_default().append(&mut l);
+        let (imap, lat) = t.await??;
+        sessions.push(imap);
+        for (op, mut l) in lat {
+            into.by_op.entry(op).or_default().append(&mut l);
         }
     }
-    Ok(MixResult {
-        elapsed: started.elapsed(),
-        by_op,
-    })
+    into.elapsed += started.elapsed();
+    Ok(sessions)
 }
 
 async fn client(
-    mut s: Imap,
-    id: u64,
+    ready: Ready,
+    seed: u64,
     deadline: Instant,
     corpus: Arc<Vec<Vec<u8>>>,
-) -> Result<HashMap<Op, Vec<Duration>>, BoxError> {
-    let mut rng = Rng::new(id + 1);
-    s.cmd("SELECT INBOX").await?;
-    let mut uids = search_uids(&s.cmd("UID SEARCH ALL").await?);
+) -> Result<(Imap, HashMap<Op, Vec<Duration>>), BoxError> {
+    let Ready {
+        imap: mut s,
+        mut uids,
+    } = ready;
+    let mut rng = Rng::new(seed);
     let mut lat: HashMap<Op, Vec<Duration>> = HashMap::new();
     let total: u32 = MIX.iter().map(|(_, w)| w).sum();
     while Instant::now() < deadline {
@@ -371,13 +409,12 @@ async fn client(
         }
         lat.entry(op).or_default().push(t.elapsed());
     }
-    let _ = s.cmd("LOGOUT").await;
-    Ok(lat)
+    Ok((s, lat))
 }
 
 fn print_mix(servers: &[Server], results: &[MixResult]) {
     println!(
-        "\nmix: {} s per server; ops/s and latency per command",
+        "\nmix: {} s per server, in alternating {SLICE_SECONDS} s slices; ops/s and latency per command",
         results
             .first()
             .map_or(0.0, |r| r.elapsed.as_secs_f64().round())
@@ -431,6 +468,17 @@ fn print_mix(servers: &[Server], results: &[MixResult]) {
     }
     if results.len() == 2 {
         println!("ratio = tiermail ops/s / dovecot ops/s (above 1: Tiermail ahead)");
+    }
+    for (s, r) in servers.iter().zip(results) {
+        let ops: usize = r.by_op.values().map(Vec::len).sum();
+        println!(
+            "{:<9} server CPU {:.1} s in {:.0} s of mix ({:.0} % of one core), {:.0} us per operation",
+            s.name,
+            r.cpu.as_secs_f64(),
+            r.elapsed.as_secs_f64(),
+            100.0 * r.cpu.as_secs_f64() / r.elapsed.as_secs_f64().max(1e-9),
+            r.cpu.as_secs_f64() * 1e6 / ops.max(1) as f64
+        );
     }
 }
 
@@ -927,8 +975,42 @@ impl Server {
         wait_listening(self.addr, self.name)
     }
 
+    /// CPU time used by the server's processes, live ones and reaped
+    /// children alike (Dovecot's exited imap processes).
+    fn cpu(&self) -> Duration {
+        let ticks: u64 = self
+            .processes()
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .filter_map(|stat| {
+                let fields: Vec<u64> = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .skip(11)
+                    .take(4)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                Some(fields.iter().sum::<u64>())
+            })
+            .sum();
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Resident memory of the server: the process and all its descendants.
     fn memory(&self) -> Memory {
+        let mut m = Memory::default();
+        for pid in self.processes() {
+            m.processes += 1;
+            m.rss_kib += proc_kib(&format!("/proc/{pid}/status"), "VmRSS:");
+            m.pss_kib += proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
+        }
+        m
+    }
+
+    /// The server process and all its descendants.
+    fn processes(&self) -> Vec<u32> {
         let root = self.child.id();
         let mut parent: HashMap<u32, u32> = HashMap::new();
         if let Ok(rd) = std::fs::read_dir("/proc") {
@@ -948,7 +1030,7 @@ impl Server {
                 }
             }
         }
-        let mut m = Memory::default();
+        let mut out = Vec::new();
         for &pid in parent.keys() {
             let mut p = pid;
             let mut ours = false;
@@ -962,14 +1044,11 @@ impl Server {
                     _ => break,
                 }
             }
-            if !ours {
-                continue;
+            if ours {
+                out.push(pid);
             }
-            m.processes += 1;
-            m.rss_kib += proc_kib(&format!("/proc/{pid}/status"), "VmRSS:");
-            m.pss_kib += proc_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
         }
-        m
+        out
     }
 }
 
