@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use crate::config::JobctlConfig;
 use crate::error::Error;
 use crate::schedule::Schedule;
-use crate::state::State;
+use crate::state::{State, WalSync};
 
 fn now() -> i64 {
     SystemTime::now()
@@ -52,6 +52,8 @@ impl Metrics {
 #[derive(Clone)]
 pub struct JobController {
     schedule: Arc<Mutex<Schedule>>,
+    /// Makes the schedule's writes durable after its lock is released.
+    wal: WalSync,
     work: Arc<Notify>,
     metrics: Arc<Metrics>,
     stop: Shutdown,
@@ -70,10 +72,12 @@ impl JobController {
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| Error::Invalid(format!("{}: {e}", config.state_dir.display())))?;
         let state = State::open(&config.state_dir)?;
+        let wal = state.wal();
         let schedule = Schedule::open(state, config, now())?;
         tracing::info!(jobs = schedule.len(), "queue state loaded");
         Ok(Self {
             schedule: Arc::new(Mutex::new(schedule)),
+            wal,
             work: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::new()),
             stop,
@@ -162,6 +166,7 @@ impl Api for JobController {
         let channel = job.channel.clone();
         tracing::info!(queue_id = %job.queue_id, channel = %channel, relay = %job.relay, rcpts = job.recipients.len(), "job submitted");
         self.lock()?.submit(job, now())?;
+        self.wal.sync().await?;
         self.metrics
             .submitted
             .add(1, &[KeyValue::new("channel", channel)]);
@@ -221,6 +226,7 @@ impl Api for JobController {
         let resp = self
             .lock()?
             .report(&r.worker_id, &r.queue_id, r.results, now())?;
+        self.wal.sync().await?;
         tracing::info!(
             queue_id = %r.queue_id,
             worker = %r.worker_id,
@@ -250,6 +256,7 @@ impl Api for JobController {
     async fn hold(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
         let id = req.into_inner().queue_id;
         self.lock()?.hold(&id)?;
+        self.wal.sync().await?;
         tracing::info!(queue_id = %id, "held by operator");
         Ok(Response::new(Ack {}))
     }
@@ -257,6 +264,7 @@ impl Api for JobController {
     async fn release(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
         let id = req.into_inner().queue_id;
         self.lock()?.release(&id, now())?;
+        self.wal.sync().await?;
         tracing::info!(queue_id = %id, "released by operator");
         self.work.notify_waiters();
         Ok(Response::new(Ack {}))
@@ -265,6 +273,7 @@ impl Api for JobController {
     async fn retry(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
         let id = req.into_inner().queue_id;
         self.lock()?.retry(&id, now())?;
+        self.wal.sync().await?;
         tracing::info!(queue_id = %id, "retry requested by operator");
         self.work.notify_waiters();
         Ok(Response::new(Ack {}))
@@ -273,6 +282,7 @@ impl Api for JobController {
     async fn delete(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
         let id = req.into_inner().queue_id;
         self.lock()?.delete(&id)?;
+        self.wal.sync().await?;
         tracing::info!(queue_id = %id, "deleted by operator");
         Ok(Response::new(Ack {}))
     }

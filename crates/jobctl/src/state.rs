@@ -1,9 +1,17 @@
 //! The job controller's durable state: one RocksDB record per job (the
-//! protobuf `Job`) and one per delivery attempt. Every write is synced to the
-//! WAL before the call returns, so what a relay was told is never forgotten;
-//! RocksDB batches concurrent synced writes into one fsync (group commit).
+//! protobuf `Job`) and one per delivery attempt.
+//!
+//! Writes go to the WAL without waiting for the disk; whoever answers a
+//! relay or worker calls [`WalSync::sync`] first, so what a caller was told
+//! is never forgotten. The schedule writes under its lock, and syncing
+//! there would serialise every fsync (and stall the runtime thread waiting
+//! for the lock); instead the syncs happen after the lock is released and
+//! concurrent ones are grouped: one fsync covers every write made before
+//! it started (group commit).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mail_proto::jobctl::v1::{Attempt, Job};
 use prost::Message;
@@ -16,7 +24,8 @@ const HISTORY: &[u8] = b"h/";
 
 /// The state database.
 pub struct State {
-    db: DB,
+    db: Arc<DB>,
+    wal: WalSync,
 }
 
 impl std::fmt::Debug for State {
@@ -35,10 +44,59 @@ fn history_prefix(queue_id: &str) -> Vec<u8> {
     [HISTORY, queue_id.as_bytes(), b"\0"].concat()
 }
 
-fn synced() -> WriteOptions {
-    let mut w = WriteOptions::default();
-    w.set_sync(true);
-    w
+/// Written to the WAL, synced later by [`WalSync::sync`].
+fn unsynced() -> WriteOptions {
+    WriteOptions::default()
+}
+
+/// Makes the state's writes durable, grouping concurrent callers. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct WalSync {
+    db: Arc<DB>,
+    /// Tickets handed out: each taken after its caller's writes.
+    requested: Arc<AtomicU64>,
+    /// The highest ticket known durable; holding the lock is the right to
+    /// sync.
+    synced: Arc<tokio::sync::Mutex<u64>>,
+}
+
+impl std::fmt::Debug for WalSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalSync")
+            .field("requested", &self.requested.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WalSync {
+    fn new(db: Arc<DB>) -> Self {
+        Self {
+            db,
+            requested: Arc::new(AtomicU64::new(0)),
+            synced: Arc::new(tokio::sync::Mutex::new(0)),
+        }
+    }
+
+    /// Returns once every write made before this call is on disk. Callers
+    /// that arrive while a sync runs wait for it, then one of them syncs
+    /// for all.
+    pub async fn sync(&self) -> Result<(), Error> {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = self.synced.lock().await;
+        if *synced >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here was taken after its writes: this fsync
+        // covers them all.
+        let upto = self.requested.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush_wal(true))
+            .await
+            .map_err(|e| Error::Invalid(format!("WAL sync task: {e}")))??;
+        *synced = upto;
+        Ok(())
+    }
 }
 
 impl State {
@@ -47,8 +105,15 @@ impl State {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_keep_log_file_num(4);
-        let db = DB::open(&opts, dir)?;
-        Ok(Self { db })
+        let db = Arc::new(DB::open(&opts, dir)?);
+        let wal = WalSync::new(db.clone());
+        Ok(Self { db, wal })
+    }
+
+    /// The handle that makes this state's writes durable; nothing written
+    /// may be reported to anyone before its `sync` returns.
+    pub fn wal(&self) -> WalSync {
+        self.wal.clone()
     }
 
     /// Every stored job, with the number of attempts recorded for each.
@@ -75,7 +140,7 @@ impl State {
     /// Stores (or replaces) a job.
     pub fn put_job(&self, job: &Job) -> Result<(), Error> {
         self.db
-            .put_opt(job_key(&job.queue_id), job.encode_to_vec(), &synced())?;
+            .put_opt(job_key(&job.queue_id), job.encode_to_vec(), &unsynced())?;
         Ok(())
     }
 
@@ -89,7 +154,7 @@ impl State {
         let mut b = WriteBatch::default();
         b.put(job_key(&job.queue_id), job.encode_to_vec());
         b.put(attempt_key(&job.queue_id, seq), attempt.encode_to_vec());
-        self.db.write_opt(b, &synced())?;
+        self.db.write_opt(b, &unsynced())?;
         Ok(())
     }
 
@@ -103,7 +168,7 @@ impl State {
             *last = 1;
         }
         b.delete_range(prefix, end);
-        self.db.write_opt(b, &synced())?;
+        self.db.write_opt(b, &unsynced())?;
         Ok(())
     }
 
