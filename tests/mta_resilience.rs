@@ -20,8 +20,9 @@
 //!   killed between finishing it and reporting) is settled.
 //!
 //! Timing knobs keep each test to seconds: every channel of the routing
-//! file retries each second, the store's quota grace period is 4 s, the
-//! relay's delivery lease 3 s.
+//! file retries each second and the store's quota grace period is 4 s.
+//! The relay's delivery lease is ten minutes: a restarted relay gets back
+//! what its killed process held by telling jobctl, not by waiting.
 
 mod common;
 
@@ -157,11 +158,12 @@ impl Env {
         .collect::<String>();
         std::fs::write(&routing, text).expect("write");
         // Loopback clients may relay (the tests send to outside addresses
-        // through it); a worker's lease is short so that the jobs of a
-        // killed relay come back within seconds.
+        // through it). The lease is long on purpose: the jobs a killed
+        // relay held come back at once because the restarted relay tells
+        // jobctl (RelayStarted), not because their leases run out.
         let spool = d.join("spool-inbound");
         let inbound_config = format!(
-            "trusted_networks = [\"127.0.0.0/8\"]\nrouting = {:?}\n{}\n[spool]\ndir = {:?}\n[delivery]\njobctl = \"http://{jobctl_addr}\"\nrelay = \"mta-inbound\"\nhostname = \"mx.{DOMAIN}\"\nlease = \"3s\"\n[delivery.dns]\nnameservers = [\"{dns_addr}\"]\n[smtp]\nhostname = \"mx.{DOMAIN}\"\n[smtp.listener]\nlisten = \"127.0.0.2:0\"\n",
+            "trusted_networks = [\"127.0.0.0/8\"]\nrouting = {:?}\n{}\n[spool]\ndir = {:?}\n[delivery]\njobctl = \"http://{jobctl_addr}\"\nrelay = \"mta-inbound\"\nhostname = \"mx.{DOMAIN}\"\nlease = \"10m\"\n[delivery.dns]\nnameservers = [\"{dns_addr}\"]\n[smtp]\nhostname = \"mx.{DOMAIN}\"\n[smtp.listener]\nlisten = \"127.0.0.2:0\"\n",
             routing.display().to_string(),
             directory_section(&dir_file),
             spool.display().to_string(),
@@ -957,7 +959,7 @@ fn a_reprocess_job_whose_queue_file_is_gone_is_settled() {
         .await
         .expect("submit");
     });
-    // A reprocess worker leases it at once (its lease is 300 s).
+    // A reprocess worker leases it at once (for `[delivery] lease`).
     wait_for("the job settled", Duration::from_secs(20), || {
         env.jobs(&[]).filter(Vec::is_empty)
     });

@@ -73,6 +73,30 @@ impl Jobctl {
         &self.relay
     }
 
+    /// Tells jobctl this relay's process has started, so the jobs its
+    /// previous process held leased are offered again now rather than when
+    /// those leases run out. Tried a few times; without jobctl the leases
+    /// simply expire. Call it before submitting the spool's backlog.
+    pub async fn relay_started(&self) -> Result<u32, tonic::Status> {
+        let mut client = self.client();
+        let mut wait = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let req = mail_proto::jobctl::v1::RelayStartedRequest {
+                relay: self.relay.clone(),
+            };
+            match client.relay_started(req).await {
+                Ok(r) => return Ok(r.into_inner().released),
+                Err(status) if tries >= 5 => return Err(status),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+    }
+
     /// Submits received mail (`entries`) at [`NEW_MAIL_PRIORITY`]; see
     /// [`Jobctl::submit_with`].
     pub async fn submit(&self, entries: &[Envelope]) -> usize {

@@ -229,6 +229,34 @@ impl Schedule {
         self.workers.retain(|_, w| now - w.last_seen < WORKER_GONE);
     }
 
+    /// Voids every lease held for `relay`'s jobs: the relay's process
+    /// restarted, so the workers that held them are gone and would only
+    /// give them back when the leases run out (`[delivery] lease`, ten
+    /// minutes by default). Returns how many jobs became ready. Leases are
+    /// not persisted, so nothing is written.
+    pub fn relay_started(&mut self, relay: &str) -> u32 {
+        let mut released = 0;
+        for (id, e) in self.jobs.iter_mut() {
+            if e.job.relay != relay {
+                continue;
+            }
+            let Some(l) = e.lease.take() else {
+                continue;
+            };
+            self.leases.remove(&(l.until, id.clone()));
+            e.job.state = JobState::Ready as i32;
+            self.ready
+                .entry(relay_channel(&e.job))
+                .or_default()
+                .insert(ReadyKey::of(&e.job));
+            released += 1;
+        }
+        // The old process's workers: the new one registers its own (worker
+        // ids may repeat across restarts, so the counts start over).
+        self.workers.retain(|_, w| w.relay != relay);
+        released
+    }
+
     /// The earliest time at which [`Schedule::tick`] has something to do.
     pub fn next_due(&self) -> Option<i64> {
         let d = self.deferred.first().map(|(t, _)| *t);

@@ -7,8 +7,8 @@ use mail_core::Shutdown;
 use mail_proto::jobctl::v1::job_controller_server::{JobController as Api, JobControllerServer};
 use mail_proto::jobctl::v1::{
     Ack, JobRef, JobState, LeaseRequest, LeaseResponse, ListRequest, ListResponse, Outcome,
-    ReportRequest, ReportResponse, ShowResponse, StatsRequest, StatsResponse, SubmitRequest,
-    SubmitResponse,
+    RelayStartedRequest, RelayStartedResponse, ReportRequest, ReportResponse, ShowResponse,
+    StatsRequest, StatsResponse, SubmitRequest, SubmitResponse,
 };
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
@@ -285,6 +285,22 @@ impl Api for JobController {
         self.wal.sync().await?;
         tracing::info!(queue_id = %id, "deleted by operator");
         Ok(Response::new(Ack {}))
+    }
+
+    async fn relay_started(
+        &self,
+        req: Request<RelayStartedRequest>,
+    ) -> Result<Response<RelayStartedResponse>, Status> {
+        let relay = req.into_inner().relay;
+        if relay.is_empty() {
+            return Err(Status::invalid_argument("relay is required"));
+        }
+        let released = self.lock()?.relay_started(&relay);
+        tracing::info!(relay = %relay, released, "relay started; its old leases are void");
+        if released > 0 {
+            self.work.notify_waiters();
+        }
+        Ok(Response::new(RelayStartedResponse { released }))
     }
 
     async fn stats(&self, _req: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {

@@ -267,3 +267,43 @@ fn bad_submissions_are_refused() {
     assert!(s.submit(j, 0).is_err());
     assert!(s.is_empty());
 }
+
+#[test]
+fn a_restarted_relay_gets_its_leased_jobs_back_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    s.submit(job("mine", 0, &["a@x.net"]), 0).expect("submit");
+    let mut other = job("theirs", 0, &["b@x.net"]);
+    other.relay = "relay-b".into();
+    s.submit(other, 0).expect("submit");
+    assert_eq!(lease(&mut s, "relay-a/tcp_local/0", 1, 1), ["mine"]);
+    let theirs = s.lease(
+        "relay-b/tcp_local/0",
+        "relay-b",
+        "tcp_local",
+        1,
+        Duration::from_secs(60),
+        1,
+    );
+    assert_eq!(theirs.len(), 1);
+    // Its process was killed: the lease would last another 59 s.
+    assert!(lease(&mut s, "relay-a/tcp_local/0", 1, 2).is_empty());
+    assert_eq!(s.relay_started("relay-a"), 1);
+    assert_eq!(lease(&mut s, "relay-a/tcp_local/0", 1, 2), ["mine"]);
+    // A further restart voids the new lease too; relay-c holds nothing.
+    assert_eq!(s.relay_started("relay-a"), 1);
+    assert_eq!(s.relay_started("relay-c"), 0);
+    // relay-b's lease is untouched: a report by another worker is refused.
+    let err = s
+        .report(
+            "relay-b/x",
+            "theirs",
+            vec![result("b@x.net", Outcome::Delivered)],
+            3,
+        )
+        .expect_err("still leased by relay-b's worker");
+    assert!(
+        err.to_string().contains("leased by relay-b/tcp_local/0"),
+        "{err}"
+    );
+}

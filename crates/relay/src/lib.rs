@@ -91,6 +91,18 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
     );
     let submitter = jobctl.clone();
     ctx.shutdown.spawn(async move {
+        // First void the leases of this relay's previous process (it may
+        // have been killed mid-delivery): jobctl refuses a resubmission of
+        // a leased job and would hold those jobs until the leases expire.
+        match submitter.relay_started().await {
+            Ok(released) if released > 0 => {
+                tracing::info!(released, "jobs leased by this relay's previous process offered again")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "jobctl not told of the restart; old leases run out on their own")
+            }
+        }
         let failed = submitter.submit(&backlog.entries).await;
         if failed > 0 {
             tracing::error!(failed, "backlog not submitted to jobctl");
