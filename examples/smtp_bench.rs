@@ -32,6 +32,9 @@
 //! start until the last copy was in the store. Any refused command makes
 //! smtp-source fail, which ends the run: a benchmark that counts refusals
 //! would flatter a failing server.
+//!
+//! `SMTP_BENCH_PAUSE=1` stops after start-up until Enter, to point
+//! smtp-source or a profiler at the servers by hand.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -64,8 +67,9 @@ fn users() -> Vec<String> {
     u
 }
 
-/// Pids of the children, for the Ctrl-C handler.
+/// Pids of the children and the work directory, for the Ctrl-C handler.
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static WORK_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn track(pid: u32) {
     if let Ok(mut c) = CHILDREN.lock() {
@@ -114,6 +118,9 @@ fn main() -> Result<(), BoxError> {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
         }
         std::thread::sleep(Duration::from_secs(2));
+        if let Some(dir) = WORK_DIR.lock().ok().and_then(|mut d| d.take()) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         std::process::exit(130);
     });
 
@@ -122,6 +129,9 @@ fn main() -> Result<(), BoxError> {
         .tempdir_in(&base)?;
     // Postfix's and Dovecot's unprivileged processes walk through it.
     set_mode(work.path(), 0o755)?;
+    if let Ok(mut d) = WORK_DIR.lock() {
+        *d = Some(work.path().to_path_buf());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -146,6 +156,16 @@ fn main() -> Result<(), BoxError> {
         dovecot_version(),
         postfix.dovecot.addr
     );
+
+    if std::env::var_os("SMTP_BENCH_PAUSE").is_some() {
+        // For profiling by hand: the servers stay up until Enter.
+        println!(
+            "paused: data in {}; press Enter to run",
+            work.path().display()
+        );
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+    }
 
     // One message to every user through each system first: mailboxes
     // exist, processes and connections are warm.
