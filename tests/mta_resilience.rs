@@ -15,6 +15,9 @@
 //! - the relay killed with SIGKILL while it receives and delivers,
 //!   restarted on its spool: every message acknowledged with `250` is
 //!   delivered, whole; duplicates only where SMTP makes them unavoidable;
+//! - a destination that never answers: one delay DSN after the channel's
+//!   `delay_notice_after`, one bounce (4.4.7) at its `max_lifetime`, both
+//!   set in the relay's routing file and carried to jobctl with the job;
 //! - a client gone before the relay's `250`: the queued message is still
 //!   delivered; a reprocess job left without its queue file (a relay
 //!   killed between finishing it and reporting) is settled.
@@ -99,6 +102,12 @@ struct Env {
 impl Env {
     /// Everything up except the Internet server when `internet` is false.
     fn start(internet: bool) -> Env {
+        Self::start_with(internet, None)
+    }
+
+    /// As [`Env::start`], with the `tcp_local` channel's `max_lifetime`
+    /// and `delay_notice_after` replaced when `lifetime` says so.
+    fn start_with(internet: bool, lifetime: Option<(&str, &str)>) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let dir_file = directory(d);
@@ -148,12 +157,21 @@ impl Env {
             1,
         )
         .lines()
-        .map(|l| {
-            if l.starts_with("retry = [") {
-                "retry = [\"1s\"]\n".to_string()
-            } else {
-                format!("{l}\n")
+        .scan(String::new(), |channel, l| {
+            if let Some(name) = l.strip_prefix("name = ") {
+                *channel = name.trim_matches('"').to_string();
             }
+            let short = lifetime.filter(|_| channel == "tcp_local");
+            Some(match short {
+                _ if l.starts_with("retry = [") => "retry = [\"1s\"]\n".to_string(),
+                Some((max, _)) if l.starts_with("max_lifetime = ") => {
+                    format!("max_lifetime = \"{max}\"\n")
+                }
+                Some((_, notice)) if l.starts_with("delay_notice_after = ") => {
+                    format!("delay_notice_after = \"{notice}\"\n")
+                }
+                _ => format!("{l}\n"),
+            })
         })
         .collect::<String>();
         std::fs::write(&routing, text).expect("write");
@@ -582,6 +600,96 @@ fn over_quota_is_deferred_through_the_grace_period_then_bounced() {
         "nothing in the full mailbox:\n{}",
         env.logs()
     );
+}
+
+#[test]
+fn an_unreachable_destination_gets_a_delay_notice_then_bounces_at_the_queue_lifetime() {
+    // The Internet server never comes up; tcp_local's schedule comes from
+    // the relay's routing file (retry 1 s, delay notice 3 s, lifetime 8 s)
+    // and travels with the job to jobctl.
+    const LIFETIME: Duration = Duration::from_secs(8);
+    let env = Env::start_with(false, Some(("8s", "3s")));
+    let alice = format!("alice@{DOMAIN}");
+    let carol = format!("carol@{OUTSIDE}");
+    let sent = Instant::now();
+    let mut c = Smtp::connect(env.smtp()).expect("connect to the inbound relay");
+    let (code, text) = c
+        .send(
+            &alice,
+            " ENVID=life-1",
+            &[&carol],
+            &message("life-1", &carol, 10),
+        )
+        .expect("SMTP transaction");
+    assert_eq!(code, 250, "{text}\n{}", env.logs());
+    let _ = c.command("QUIT", 221);
+
+    let id = wait_for("the job deferred on tcp_local", PATIENCE, || {
+        env.jobs(&["--state", "deferred"])?
+            .into_iter()
+            .find(|j| j.2 == "tcp_local" && j.3.contains(&carol))
+            .map(|j| j.0)
+    });
+    let reports = |action: &str| -> Vec<String> {
+        env.pop3("alice")
+            .into_iter()
+            .filter(|m| m.contains("report-type=delivery-status") && m.contains(action))
+            .collect()
+    };
+    let delayed = wait_for("the delay notice in alice's mailbox", PATIENCE, || {
+        let d = reports("Action: delayed");
+        (!d.is_empty()).then_some(d)
+    });
+    assert!(
+        sent.elapsed() < LIFETIME,
+        "the delay notice came before the lifetime ran out:\n{}",
+        env.logs()
+    );
+    for want in [
+        &format!("Final-Recipient: rfc822; {carol}") as &str,
+        "Original-Envelope-Id: life-1",
+        "Status: 4.",
+        "Will-Retry-Until:",
+    ] {
+        assert!(
+            delayed[0].contains(want),
+            "the delay DSN has {want:?}:\n{}",
+            delayed[0]
+        );
+    }
+    let failed = wait_for("the bounce in alice's mailbox", PATIENCE, || {
+        let f = reports("Action: failed");
+        (!f.is_empty()).then_some(f)
+    });
+    // jobctl keeps whole seconds: the lifetime may end up to one second
+    // before LIFETIME as measured here.
+    let bounced_after = sent.elapsed();
+    assert!(
+        bounced_after >= LIFETIME - Duration::from_secs(1),
+        "bounced only once the lifetime ran out ({bounced_after:?})"
+    );
+    for want in [
+        &format!("Final-Recipient: rfc822; {carol}") as &str,
+        "Original-Envelope-Id: life-1",
+        "Status: 4.4.7",
+        "delivery time expired",
+    ] {
+        assert!(
+            failed[0].contains(want),
+            "the bounce has {want:?}:\n{}",
+            failed[0]
+        );
+    }
+    // Once each, and the queue is empty: the job left jobctl and the
+    // message file left the spool.
+    env.wait_queue_empty();
+    assert_eq!(reports("Action: delayed").len(), 1, "one delay notice");
+    assert_eq!(reports("Action: failed").len(), 1, "one bounce");
+    assert!(
+        env.queue(&["show", &id]).is_none(),
+        "job {id} is gone from jobctl"
+    );
+    assert!(env.sunk().is_empty(), "nothing reached the Internet");
 }
 
 /// Sends `n` messages to `to` over one connection; all must be accepted.
