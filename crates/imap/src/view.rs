@@ -118,7 +118,8 @@ impl View {
         Ok(out)
     }
 
-    /// Drains the change channel; true when something happened.
+    /// Drains the change channel; true when something happened that the
+    /// view does not show yet.
     fn drain(&mut self) -> bool {
         loop {
             match self.watch.try_recv() {
@@ -126,10 +127,33 @@ impl View {
                     self.gone = true;
                     self.dirty = true;
                 }
-                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => self.dirty = true,
+                Ok(ev) => {
+                    if !self.shows(&ev) {
+                        self.dirty = true;
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.dirty = true,
                 Err(broadcast::error::TryRecvError::Empty) => return self.dirty,
                 Err(broadcast::error::TryRecvError::Closed) => return self.dirty,
             }
+        }
+    }
+
+    /// True when the view already holds what `ev` reports: the session's
+    /// own STORE, FETCH \Seen and EXPUNGE update the view as they answer,
+    /// and their events then need no comparison with the whole index.
+    /// Anything else (another session's change, a UID the view does not
+    /// know, a MODSEQ beyond the one reported) marks the view dirty.
+    fn shows(&self, ev: &MailboxEvent) -> bool {
+        match ev {
+            MailboxEvent::FlagsChanged { uids, modseq, .. } => uids.iter().all(|&u| {
+                self.uids
+                    .binary_search(&u)
+                    .is_ok_and(|i| self.modseqs[i] >= *modseq)
+            }),
+            MailboxEvent::Expunged { uids, .. } => uids.iter().all(|&u| self.seq_of(u).is_none()),
+            MailboxEvent::Appended { uid, .. } => self.seq_of(*uid).is_some(),
+            MailboxEvent::Gone => false,
         }
     }
 
