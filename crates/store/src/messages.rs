@@ -40,12 +40,14 @@ fn row_bounds(id: u64, from: u32, to: u32) -> (Vec<u8>, Vec<u8>) {
 
 impl Store {
     fn rows(&self, id: u64, uids: &UidSet) -> Result<Vec<(u32, IndexRecord)>> {
+        let bounds: Vec<_> = uids
+            .ranges()
+            .iter()
+            .map(|r| row_bounds(id, *r.start(), *r.end()))
+            .collect();
         let mut out = Vec::new();
-        for r in uids.ranges() {
-            let (a, b) = row_bounds(id, *r.start(), *r.end());
-            for (k, v) in self.inner.db.range(Cf::Index, &a, &b)? {
-                out.push((key::uid_suffix(&k), decode(&k, &v)?));
-            }
+        for (k, v) in self.inner.db.ranges(Cf::Index, &bounds)? {
+            out.push((key::uid_suffix(&k), decode(&k, &v)?));
         }
         Ok(out)
     }
