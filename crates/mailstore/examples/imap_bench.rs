@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release --workspace --bins --examples --locked
 //! target/release/examples/imap_bench [--seconds 30] [--clients 20] [--messages 200]
-//!     [--idle 500] [--dir /var/tmp] [--mbox FILE]
+//!     [--idle 500] [--per-command 3] [--dir /var/tmp] [--mbox FILE]
 //! ```
 //!
 //! Both servers run as real processes so that their memory can be read
@@ -29,7 +29,9 @@
 //!    timed together), IDLE (enter, `+`, DONE). Any NO/BAD stops the run.
 //!    Also printed: the server's CPU time during the mix (all its
 //!    processes, from /proc) per operation.
-//! 3. Idle memory: each server is restarted, then IDLE connections log in
+//! 3. Each command alone (`--per-command` seconds per command and server,
+//!    0 to skip): ops/s, p50 and server CPU per operation.
+//! 4. Idle memory: each server is restarted, then IDLE connections log in
 //!    (users testuser1..IDLE), SELECT INBOX and enter IDLE. The server's
 //!    resident memory (Dovecot: every process under its master, it forks
 //!    one imap process per connection) is read before, at half and at all
@@ -58,6 +60,7 @@ struct Args {
     clients: usize,
     messages: usize,
     idle: usize,
+    per_command: u64,
     dir: PathBuf,
     mbox: Option<PathBuf>,
 }
@@ -68,6 +71,7 @@ fn args() -> Result<Args, BoxError> {
         clients: 20,
         messages: 200,
         idle: 500,
+        per_command: 3,
         dir: PathBuf::from("/var/tmp"),
         mbox: None,
     };
@@ -79,12 +83,13 @@ fn args() -> Result<Args, BoxError> {
             "--clients" => a.clients = v()?.parse()?,
             "--messages" => a.messages = v()?.parse()?,
             "--idle" => a.idle = v()?.parse()?,
+            "--per-command" => a.per_command = v()?.parse()?,
             "--dir" => a.dir = v()?.into(),
             "--mbox" => a.mbox = Some(v()?.into()),
             _ => {
                 return Err(format!(
                     "unknown argument {k}; usage: imap_bench [--seconds N] [--clients N] \
-                     [--messages N] [--idle N] [--dir DIR] [--mbox FILE]"
+                     [--messages N] [--idle N] [--per-command SECS] [--dir DIR] [--mbox FILE]"
                 )
                 .into());
             }
@@ -155,7 +160,7 @@ fn main() -> Result<(), BoxError> {
             let ready = rt.block_on(mix_setup(s.addr, a.clients))?;
             let cpu = s.cpu();
             let seed = 1 + round * 1000;
-            let open = rt.block_on(mix_run(ready, seed, slice, &corpus, into))?;
+            let open = rt.block_on(mix_run(ready, None, seed, slice, &corpus, into))?;
             into.cpu += s.cpu().saturating_sub(cpu);
             rt.block_on(async {
                 for mut imap in open {
@@ -165,6 +170,61 @@ fn main() -> Result<(), BoxError> {
         }
     }
     print_mix(&servers, &results);
+
+    if a.per_command > 0 {
+        println!(
+            "\neach command alone: {} clients, {} s per command and server",
+            a.clients, a.per_command
+        );
+        let mut head = format!("{:<21}", "command");
+        for s in &servers {
+            head.push_str(&format!(
+                " {:>9} {:>7} {:>8}",
+                format!("{} /s", short(s.name)),
+                "p50 ms",
+                "CPU us"
+            ));
+        }
+        if servers.len() == 2 {
+            head.push_str(&format!(" {:>7}", "ratio"));
+        }
+        println!("{head}  (CPU us = server CPU per operation)");
+        for (op, _) in MIX {
+            let mut row = format!("{:<21}", op.label());
+            let mut rates = Vec::new();
+            for s in &servers {
+                let mut r = MixResult::default();
+                let ready = rt.block_on(mix_setup(s.addr, a.clients))?;
+                let cpu = s.cpu();
+                let run = Duration::from_secs(a.per_command);
+                let open = rt.block_on(mix_run(ready, Some(op), 7, run, &corpus, &mut r))?;
+                r.cpu = s.cpu().saturating_sub(cpu);
+                rt.block_on(async {
+                    for mut imap in open {
+                        let _ = imap.cmd("LOGOUT").await;
+                    }
+                });
+                let mut l = r.by_op.remove(&op).unwrap_or_default();
+                l.sort_unstable();
+                let n = l.len();
+                let rate = n as f64 / r.elapsed.as_secs_f64();
+                rates.push(rate);
+                row.push_str(&format!(
+                    " {:>9.1} {:>7.2} {:>8.0}",
+                    rate,
+                    l.get(n.saturating_sub(1) / 2)
+                        .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+                    r.cpu.as_secs_f64() * 1e6 / n.max(1) as f64
+                ));
+            }
+            if let [t, d] = rates[..]
+                && d > 0.0
+            {
+                row.push_str(&format!(" {:>6.2}x", t / d));
+            }
+            println!("{row}");
+        }
+    }
 
     println!(
         "\nidle connections: {} (LOGIN, SELECT INBOX, IDLE), each server freshly restarted",
@@ -297,6 +357,7 @@ async fn mix_setup(addr: SocketAddr, clients: usize) -> Result<Vec<Ready>, BoxEr
 /// latencies and the sessions (still logged in).
 async fn mix_run(
     clients: Vec<Ready>,
+    only: Option<Op>,
     seed: u64,
     run_for: Duration,
     corpus: &Arc<Vec<Vec<u8>>>,
@@ -307,7 +368,7 @@ async fn mix_run(
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
-        .map(|(c, r)| tokio::spawn(client(r, seed + c as u64, deadline, corpus.clone())))
+        .map(|(c, r)| tokio::spawn(client(r, only, seed + c as u64, deadline, corpus.clone())))
         .collect();
     let mut sessions = Vec::new();
     for t in tasks {
@@ -323,6 +384,7 @@ async fn mix_run(
 
 async fn client(
     ready: Ready,
+    only: Option<Op>,
     seed: u64,
     deadline: Instant,
     corpus: Arc<Vec<Vec<u8>>>,
@@ -347,6 +409,7 @@ async fn client(
                 }
             })
             .map_or(Op::Select, |(op, _)| *op);
+        let op = only.unwrap_or(op);
         if uids.is_empty() && !matches!(op, Op::Append | Op::Select | Op::Idle) {
             continue;
         }
@@ -822,7 +885,7 @@ impl Server {
             .map_err(|e| format!("{e}; see {}", dir.join("mailstore.log").display()))?;
         Ok(Self {
             name: "tiermail",
-            version: version,
+            version,
             addr,
             dir: dir.to_path_buf(),
             kind,
