@@ -22,45 +22,34 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::flows_env::{
-    DOMAIN, Daemon, OUTSIDE, directory_section, python, start_dns, start_internet,
+    DOMAIN, Daemon, OUTSIDE, directory_section, inbound_routing_text, python, start_dns,
+    start_internet,
 };
-use common::{Service, ServiceBuilder, bin, loopback, wait_for};
+use common::{Service, ServiceBuilder, bin, create_file_directory, file_user, loopback, wait_for};
 
 /// The file directory: alice and bob with passwords, homed on the store
 /// at 127.0.0.1.
 fn directory(dir: &Path) -> PathBuf {
-    use mail_directory::file::{Data, FileDirectory, FileUser};
-    use mail_directory::password::{Scheme, hash};
     let path = dir.join("directory.toml");
-    let user = |uid: &str| FileUser {
-        uid: uid.into(),
-        mail: format!("{uid}@{DOMAIN}"),
-        password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
-        mail_host: Some("127.0.0.1".into()),
-        ..FileUser::default()
-    };
     // bob is away: senders get one notice per period.
-    let mut bob = user("bob");
+    let mut bob = file_user("bob", DOMAIN);
     bob.vacation = Some(mail_directory::Vacation {
         text: "I am away until Monday.".into(),
         start: None,
         end: None,
     });
-    let data = Data {
-        base_dn: "dc=example,dc=test".into(),
-        domains: vec![mail_directory::Domain {
-            name: DOMAIN.into(),
-            aliases: Vec::new(),
-        }],
-        users: vec![user("alice"), bob],
-        groups: vec![mail_directory::file::FileGroup {
-            name: "team".into(),
-            mail: Some(format!("team@{DOMAIN}")),
-            member_addresses: vec![format!("alice@{DOMAIN}"), format!("bob@{DOMAIN}")],
-            ..Default::default()
-        }],
+    let team = mail_directory::file::FileGroup {
+        name: "team".into(),
+        mail: Some(format!("team@{DOMAIN}")),
+        member_addresses: vec![format!("alice@{DOMAIN}"), format!("bob@{DOMAIN}")],
+        ..Default::default()
     };
-    FileDirectory::create(&path, &data).expect("directory");
+    create_file_directory(
+        &path,
+        DOMAIN,
+        vec![file_user("alice", DOMAIN), bob],
+        vec![team],
+    );
     path
 }
 
@@ -118,20 +107,7 @@ fn start_system() -> System {
     };
 
     let inbound_routing = d.join("inbound-routing.toml");
-    std::fs::write(
-        &inbound_routing,
-        mail_routing::fill(
-            mail_routing::INBOUND_DEFAULT,
-            &[
-                ("DOMAIN", DOMAIN),
-                ("LOCAL_HOST", "mx.example.test"),
-                ("LMTP_PORT", &lmtp_port),
-                ("POSTMASTER", "alice@example.test"),
-            ],
-        )
-        .expect("inbound routing"),
-    )
-    .expect("write");
+    std::fs::write(&inbound_routing, inbound_routing_text(&lmtp_port)).expect("write");
     let inbound = ServiceBuilder::new("mta-inbound")
         .ip(loopback(2))
         .no_defaults()

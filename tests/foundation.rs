@@ -5,10 +5,12 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{ServiceBuilder, bin, children_of, http_get, process_gone, wait_for};
+use common::{
+    ServiceBuilder, bin, children_of, http_get, mailctl_up, process_gone, stop_mailctl_up,
+};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -136,24 +138,9 @@ fn every_service_serves_health_and_drains_on_sigterm() {
 fn mailctl_up_writes_endpoints_and_leaves_no_children() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let log = std::fs::File::create(dir.path().join("mailctl.log")).expect("log");
-    let mut up = Command::new(bin("mailctl"))
-        .arg("up")
-        .arg("--data-dir")
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("dup"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn mailctl up");
-    let show_log = || std::fs::read_to_string(dir.path().join("mailctl.log")).unwrap_or_default();
-    let endpoints: serde_json::Value = wait_for("endpoints.json", Duration::from_secs(60), || {
-        if let Ok(Some(status)) = up.try_wait() {
-            panic!("mailctl up exited early: {status}\n{}", show_log());
-        }
-        let text = std::fs::read_to_string(data.join("endpoints.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    });
+    let log = dir.path().join("mailctl.log");
+    let (mut up, endpoints) = mailctl_up(&data, &log, Duration::from_secs(60));
+    let show_log = || std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(endpoints["domain"], "example.test");
     assert!(endpoints["users"].is_array(), "{endpoints}");
     for (key, value) in endpoints.as_object().expect("object") {
@@ -176,11 +163,7 @@ fn mailctl_up_writes_endpoints_and_leaves_no_children() {
         show_log()
     );
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), Signal::SIGTERM)
-        .expect("SIGTERM");
-    let status = wait_for("mailctl up to exit", Duration::from_secs(30), || {
-        up.try_wait().ok().flatten()
-    });
+    let status = stop_mailctl_up(&mut up);
     assert!(
         status.success(),
         "mailctl up exited with {status}\n{}",

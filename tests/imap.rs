@@ -12,7 +12,9 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Service, ServiceBuilder, loopback};
+use common::{
+    Service, ServiceBuilder, create_file_directory, file_user, loopback, python3, swaks_lmtp,
+};
 
 const DOMAIN: &str = "example.test";
 
@@ -25,34 +27,21 @@ struct Store {
 
 impl Store {
     fn start() -> Self {
-        use mail_directory::file::{Data, FileDirectory, FileUser};
-        use mail_directory::password::{Scheme, hash};
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let tls =
             mail_core::tls::generate_self_signed(d, &["127.0.0.1".into(), "localhost".into()])
                 .expect("certificate");
-        let user = |uid: &str| FileUser {
-            uid: uid.into(),
-            mail: format!("{uid}@{DOMAIN}"),
-            password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
-            mail_host: Some("127.0.0.1".into()),
-            ..FileUser::default()
-        };
-        let mut alice = user("alice");
+        let mut alice = file_user("alice", DOMAIN);
         alice.quota_bytes = Some(10 * 1024 * 1024);
         alice.quota_messages = Some(1000);
-        let data = Data {
-            base_dn: "dc=example,dc=test".into(),
-            domains: vec![mail_directory::Domain {
-                name: DOMAIN.into(),
-                aliases: Vec::new(),
-            }],
-            users: vec![alice, user("bob")],
-            ..Data::default()
-        };
         let directory = d.join("directory.toml");
-        FileDirectory::create(&directory, &data).expect("directory");
+        create_file_directory(
+            &directory,
+            DOMAIN,
+            vec![alice, file_user("bob", DOMAIN)],
+            Vec::new(),
+        );
         let svc = ServiceBuilder::new("mailstore")
             .ip(loopback(1))
             .no_defaults()
@@ -87,18 +76,7 @@ impl Store {
 
     /// One message over LMTP with `swaks`.
     fn swaks(&self, to: &str, subject: &str, body: &str) {
-        let out = Command::new("swaks")
-            .args(["--protocol", "LMTP", "--server", &self.lmtp(), "--to", to])
-            .args([
-                "--from",
-                "sender@example.net",
-                "--helo",
-                "client.example.net",
-            ])
-            .args(["--header", &format!("Subject: {subject}")])
-            .args(["--body", body])
-            .output()
-            .expect("run swaks (Debian package swaks)");
+        let out = swaks_lmtp(&self.lmtp(), to, subject, body);
         assert!(
             out.status.success(),
             "swaks: {}\n{}",
@@ -116,11 +94,7 @@ impl Store {
             lmtp = self.svc.port("lmtp").port(),
             ca = self.ca.display().to_string(),
         );
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .expect("python3");
+        let out = python3(&script);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

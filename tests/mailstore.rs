@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{ServiceBuilder, bin, loopback, wait_for};
+use common::{ServiceBuilder, loopback, mailctl_up, stop_mailctl_up, swaks_lmtp, wait_for};
 use mail_store::{MailboxPath, Store, StoreConfig, UidSet};
 use nix::sys::signal::Signal;
 
@@ -41,22 +40,8 @@ fn swaks_delivers_over_lmtp_into_the_store_started_by_mailctl_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("up");
     let log = dir.path().join("mailctl.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let mut up = Command::new(bin("mailctl"))
-        .args(["up", "--data-dir"])
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("dup"))
-        .stderr(out)
-        .spawn()
-        .expect("mailctl up");
+    let (mut up, endpoints) = mailctl_up(&data, &log, Duration::from_secs(60));
     let show = || std::fs::read_to_string(&log).unwrap_or_default();
-    let endpoints: serde_json::Value = wait_for("endpoints.json", Duration::from_secs(60), || {
-        if let Ok(Some(s)) = up.try_wait() {
-            panic!("mailctl up exited: {s}\n{}", show());
-        }
-        serde_json::from_str(&std::fs::read_to_string(data.join("endpoints.json")).ok()?).ok()
-    });
     let lmtp = endpoints["lmtp"]
         .as_str()
         .expect("lmtp endpoint")
@@ -66,24 +51,7 @@ fn swaks_delivers_over_lmtp_into_the_store_started_by_mailctl_up() {
         .expect("a user")
         .to_string();
 
-    let swaks = |to: &str| {
-        Command::new("swaks")
-            .args(["--protocol", "LMTP", "--server", &lmtp, "--to", to])
-            .args([
-                "--from",
-                "sender@example.net",
-                "--helo",
-                "client.example.net",
-            ])
-            .args([
-                "--header",
-                "Subject: delivered by swaks",
-                "--body",
-                "Hello over LMTP.",
-            ])
-            .output()
-            .expect("run swaks (Debian package swaks)")
-    };
+    let swaks = |to: &str| swaks_lmtp(&lmtp, to, "delivered by swaks", "Hello over LMTP.");
     let ok = swaks(&alice);
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "swaks failed:\n{text}\n{}", show());
@@ -96,11 +64,7 @@ fn swaks_delivers_over_lmtp_into_the_store_started_by_mailctl_up() {
     assert!(!unknown.status.success());
     assert!(text.contains("550 5.1.1"), "{text}");
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(up.id() as i32), Signal::SIGTERM)
-        .expect("SIGTERM");
-    let status = wait_for("mailctl up to stop", Duration::from_secs(30), || {
-        up.try_wait().ok().flatten()
-    });
+    let status = stop_mailctl_up(&mut up);
     assert!(status.success(), "{}", show());
     let store = open_store(
         &data.join("data/store/system"),

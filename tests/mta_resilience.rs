@@ -38,9 +38,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::flows_env::{
-    DOMAIN, Daemon, OUTSIDE, directory_section, free_tcp_port, python, start_dns, start_internet_on,
+    DOMAIN, Daemon, OUTSIDE, directory_section, free_tcp_port, inbound_routing_text, python,
+    start_dns, start_internet_on,
 };
-use common::{Service, ServiceBuilder, bin, loopback, wait_for};
+use common::{Service, ServiceBuilder, bin, create_file_directory, file_user, loopback, wait_for};
 use nix::sys::signal::Signal;
 
 /// The store's quota grace period in these tests.
@@ -51,16 +52,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// The file directory: plain users, two with forwarding (one keeps a
 /// local copy), one with a tiny quota.
 fn directory(dir: &Path) -> PathBuf {
-    use mail_directory::file::{Data, FileDirectory, FileUser};
-    use mail_directory::password::{Scheme, hash};
     let path = dir.join("directory.toml");
-    let user = |uid: &str| FileUser {
-        uid: uid.into(),
-        mail: format!("{uid}@{DOMAIN}"),
-        password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
-        mail_host: Some("127.0.0.1".into()),
-        ..FileUser::default()
-    };
+    let user = |uid: &str| file_user(uid, DOMAIN);
     let mut keeper = user("keeper");
     keeper.forward_to = vec![format!("carol@{OUTSIDE}"), format!("bob@{DOMAIN}")];
     keeper.keep_local_copy = true;
@@ -68,17 +61,19 @@ fn directory(dir: &Path) -> PathBuf {
     mover.forward_to = vec![format!("dan@{OUTSIDE}")];
     let mut full = user("full");
     full.quota_bytes = Some(100);
-    let data = Data {
-        base_dn: "dc=example,dc=test".into(),
-        domains: vec![mail_directory::Domain {
-            name: DOMAIN.into(),
-            aliases: Vec::new(),
-        }],
-        users: vec![user("alice"), user("bob"), keeper, mover, full],
-        groups: Vec::new(),
-    };
-    FileDirectory::create(&path, &data).expect("directory");
+    let users = vec![user("alice"), user("bob"), keeper, mover, full];
+    create_file_directory(&path, DOMAIN, users, Vec::new());
     path
+}
+
+/// Starts `binary` on 127.0.0.`host` with exactly `config` (no defaults):
+/// a part of [`Env`] that can be stopped and started again on its state.
+fn start_part(binary: &str, host: u8, config: &str) -> Service {
+    ServiceBuilder::new(binary)
+        .ip(loopback(host))
+        .no_defaults()
+        .config_top(config)
+        .start()
 }
 
 /// One mail system whose parts can be stopped and started again on their
@@ -141,39 +136,30 @@ impl Env {
         // mail for outside domains goes by MX (dnsmasq) to the Internet
         // server's port.
         let routing = d.join("inbound-routing.toml");
-        let text = mail_routing::fill(
-            mail_routing::INBOUND_DEFAULT,
-            &[
-                ("DOMAIN", DOMAIN),
-                ("LOCAL_HOST", "mx.example.test"),
-                ("LMTP_PORT", &lmtp_port),
-                ("POSTMASTER", "alice@example.test"),
-            ],
-        )
-        .expect("inbound routing")
-        .replacen(
-            "kind = \"smtp_mx\"\n",
-            &format!("kind = \"smtp_mx\"\nport = {internet_port}\n"),
-            1,
-        )
-        .lines()
-        .scan(String::new(), |channel, l| {
-            if let Some(name) = l.strip_prefix("name = ") {
-                *channel = name.trim_matches('"').to_string();
-            }
-            let short = lifetime.filter(|_| channel == "tcp_local");
-            Some(match short {
-                _ if l.starts_with("retry = [") => "retry = [\"1s\"]\n".to_string(),
-                Some((max, _)) if l.starts_with("max_lifetime = ") => {
-                    format!("max_lifetime = \"{max}\"\n")
+        let text = inbound_routing_text(&lmtp_port)
+            .replacen(
+                "kind = \"smtp_mx\"\n",
+                &format!("kind = \"smtp_mx\"\nport = {internet_port}\n"),
+                1,
+            )
+            .lines()
+            .scan(String::new(), |channel, l| {
+                if let Some(name) = l.strip_prefix("name = ") {
+                    *channel = name.trim_matches('"').to_string();
                 }
-                Some((_, notice)) if l.starts_with("delay_notice_after = ") => {
-                    format!("delay_notice_after = \"{notice}\"\n")
-                }
-                _ => format!("{l}\n"),
+                let short = lifetime.filter(|_| channel == "tcp_local");
+                Some(match short {
+                    _ if l.starts_with("retry = [") => "retry = [\"1s\"]\n".to_string(),
+                    Some((max, _)) if l.starts_with("max_lifetime = ") => {
+                        format!("max_lifetime = \"{max}\"\n")
+                    }
+                    Some((_, notice)) if l.starts_with("delay_notice_after = ") => {
+                        format!("delay_notice_after = \"{notice}\"\n")
+                    }
+                    _ => format!("{l}\n"),
+                })
             })
-        })
-        .collect::<String>();
+            .collect::<String>();
         std::fs::write(&routing, text).expect("write");
         // Loopback clients may relay (the tests send to outside addresses
         // through it). The lease is long on purpose: the jobs a killed
@@ -210,24 +196,12 @@ impl Env {
 
     fn start_jobctl(&mut self) {
         assert!(self.jobctl.is_none());
-        self.jobctl = Some(
-            ServiceBuilder::new("jobctl")
-                .ip(loopback(1))
-                .no_defaults()
-                .config_top(&self.jobctl_config)
-                .start(),
-        );
+        self.jobctl = Some(start_part("jobctl", 1, &self.jobctl_config));
     }
 
     fn start_inbound(&mut self) {
         assert!(self.inbound.is_none());
-        self.inbound = Some(
-            ServiceBuilder::new("mta-inbound")
-                .ip(loopback(2))
-                .no_defaults()
-                .config_top(&self.inbound_config)
-                .start(),
-        );
+        self.inbound = Some(start_part("mta-inbound", 2, &self.inbound_config));
     }
 
     fn start_internet(&mut self) {
@@ -692,10 +666,11 @@ fn an_unreachable_destination_gets_a_delay_notice_then_bounces_at_the_queue_life
     assert!(env.sunk().is_empty(), "nothing reached the Internet");
 }
 
-/// Sends `n` messages to `to` over one connection; all must be accepted.
-fn send_many(env: &Env, tag: &str, to: &str, n: usize, lines: usize) {
+/// Sends the messages `{tag}-{i}` for each `i` in `ids` to `to` over one
+/// connection; all must be accepted.
+fn send_many(env: &Env, tag: &str, to: &str, ids: impl IntoIterator<Item = usize>, lines: usize) {
     let mut c = Smtp::connect(env.smtp()).expect("connect");
-    for i in 0..n {
+    for i in ids {
         let id = format!("{tag}-{i}");
         let (code, text) = c
             .send(
@@ -718,7 +693,7 @@ fn jobctl_stopped_and_killed_with_a_full_queue_loses_nothing() {
     // The Internet server is down: everything stays queued.
     let mut env = Env::start(false);
     let to = format!("carol@{OUTSIDE}");
-    send_many(&env, "jq", &to, N, 10);
+    send_many(&env, "jq", &to, 0..N, 10);
     let queued = |env: &Env, what: &str| {
         wait_for(what, PATIENCE, || {
             let jobs = env.jobs(&["--channel", "tcp_local"])?;
@@ -829,19 +804,8 @@ fn relay_killed_mid_delivery_loses_no_acknowledged_message() {
         for part in 0..4 {
             let (env, carol) = (&env, &carol);
             s.spawn(move || {
-                let mut c = Smtp::connect(env.smtp()).expect("connect");
-                for i in (part..BACKLOG).step_by(4) {
-                    let id = format!("burst-{i}");
-                    let (code, text) = c
-                        .send(
-                            &format!("someone@{OUTSIDE}"),
-                            "",
-                            &[carol],
-                            &message(&id, carol, BACKLOG_LINES),
-                        )
-                        .expect("SMTP transaction");
-                    assert_eq!(code, 250, "{id}: {text}");
-                }
+                let ids = (part..BACKLOG).step_by(4);
+                send_many(env, "burst", carol, ids, BACKLOG_LINES);
             });
         }
     });

@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{bin, wait_for};
+use common::{mailctl_up, python3, swaks_lmtp, wait_for};
 use nix::sys::signal::Signal;
 
 struct Up {
@@ -22,26 +22,8 @@ struct Up {
 impl Up {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("up");
         let log = dir.path().join("mailctl.log");
-        let out = std::fs::File::create(&log).expect("log");
-        let mut child = Command::new(bin("mailctl"))
-            .args(["up", "--data-dir"])
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("mailctl up");
-        let endpoints = wait_for("endpoints.json", Duration::from_secs(60), || {
-            if let Ok(Some(s)) = child.try_wait() {
-                panic!(
-                    "mailctl up exited: {s}\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            serde_json::from_str(&std::fs::read_to_string(data.join("endpoints.json")).ok()?).ok()
-        });
+        let (child, endpoints) = mailctl_up(&dir.path().join("up"), &log, Duration::from_secs(60));
         Self {
             child,
             endpoints,
@@ -73,18 +55,7 @@ impl Drop for Up {
 }
 
 fn deliver(lmtp: &str, to: &str, subject: &str) {
-    let out = Command::new("swaks")
-        .args(["--protocol", "LMTP", "--server", lmtp, "--to", to])
-        .args([
-            "--from",
-            "sender@example.net",
-            "--helo",
-            "client.example.net",
-        ])
-        .args(["--header", &format!("Subject: {subject}")])
-        .args(["--body", "line one\n.leading dot\nlast line"])
-        .output()
-        .expect("run swaks (Debian package swaks)");
+    let out = swaks_lmtp(lmtp, to, subject, "line one\n.leading dot\nlast line");
     assert!(
         out.status.success(),
         "swaks: {}",
@@ -102,11 +73,7 @@ fn python(up: &Up, user: &str, password: &str, body: &str) -> String {
          def connect():\n    p = poplib.POP3(HOST, PORT, timeout=10)\n    ctx = ssl.create_default_context(cafile=CA)\n    ctx.check_hostname = False\n    p.stls(ctx)\n    return p\n{body}\n",
         ca = up.endpoint("tls_ca"),
     );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3");
+    let out = python3(&script);
     assert!(
         out.status.success(),
         "python failed:\n{}\n{}\n--- mailctl log ---\n{}",

@@ -8,10 +8,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use common::{ServiceBuilder, bin, wait_for};
+use common::{ServiceBuilder, bin, mailctl_up, stop_mailctl_up, swaks_lmtp};
 use mail_store::{MailboxPath, Store, StoreConfig, UidSet};
 use nix::sys::signal::Signal;
 
@@ -39,18 +39,7 @@ fn ok(admin: &str, args: &[&str]) -> String {
 
 /// One message over LMTP with swaks; returns (success, transcript).
 fn swaks(lmtp: &str, to: &str, subject: &str) -> (bool, String) {
-    let out = Command::new("swaks")
-        .args(["--protocol", "LMTP", "--server", lmtp, "--to", to])
-        .args([
-            "--from",
-            "sender@example.net",
-            "--helo",
-            "client.example.net",
-        ])
-        .args(["--header", &format!("Subject: {subject}")])
-        .args(["--body", &format!("Body of {subject}.")])
-        .output()
-        .expect("run swaks (Debian package swaks)");
+    let out = swaks_lmtp(lmtp, to, subject, &format!("Body of {subject}."));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -98,26 +87,7 @@ struct Up {
 
 impl Up {
     fn start(data: &Path, log: &Path) -> (Up, serde_json::Value) {
-        let out = std::fs::File::create(log).expect("log");
-        let mut child = Command::new(bin("mailctl"))
-            .args(["up", "--data-dir"])
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("mailctl up");
-        let endpoints: serde_json::Value =
-            wait_for("endpoints.json", Duration::from_secs(90), || {
-                if let Ok(Some(s)) = child.try_wait() {
-                    panic!(
-                        "mailctl up exited: {s}\n{}",
-                        std::fs::read_to_string(log).unwrap_or_default()
-                    );
-                }
-                serde_json::from_str(&std::fs::read_to_string(data.join("endpoints.json")).ok()?)
-                    .ok()
-            });
+        let (child, endpoints) = mailctl_up(data, log, Duration::from_secs(90));
         (
             Up {
                 child,
@@ -129,14 +99,7 @@ impl Up {
     }
 
     fn stop(&mut self) {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            Signal::SIGTERM,
-        )
-        .expect("SIGTERM");
-        let status = wait_for("mailctl up to stop", Duration::from_secs(30), || {
-            self.child.try_wait().ok().flatten()
-        });
+        let status = stop_mailctl_up(&mut self.child);
         assert!(status.success(), "{}", self.log_text());
     }
 

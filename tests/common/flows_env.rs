@@ -120,11 +120,7 @@ pub fn directory_section(path: &Path) -> String {
 
 /// Runs a Python script: success and its stdout + stderr.
 pub fn python(script: &str) -> (bool, String) {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("python3");
+    let out = super::python3(script);
     (
         out.status.success(),
         format!(
@@ -133,4 +129,19 @@ pub fn python(script: &str) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// The shipped inbound routing file for [`DOMAIN`], delivering local mail
+/// over LMTP to 127.0.0.1 at `lmtp_port`, with alice as postmaster.
+pub fn inbound_routing_text(lmtp_port: &str) -> String {
+    mail_routing::fill(
+        mail_routing::INBOUND_DEFAULT,
+        &[
+            ("DOMAIN", DOMAIN),
+            ("LOCAL_HOST", "mx.example.test"),
+            ("LMTP_PORT", lmtp_port),
+            ("POSTMASTER", "alice@example.test"),
+        ],
+    )
+    .expect("inbound routing")
 }

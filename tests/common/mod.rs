@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -357,4 +357,96 @@ pub fn children_of(ppid: u32) -> Vec<u32> {
         }
     }
     out
+}
+
+/// A file-directory user `uid@domain` with the password `{uid}-pw` (SSHA),
+/// homed on the store at 127.0.0.1.
+pub fn file_user(uid: &str, domain: &str) -> mail_directory::file::FileUser {
+    use mail_directory::password::{Scheme, hash};
+    mail_directory::file::FileUser {
+        uid: uid.into(),
+        mail: format!("{uid}@{domain}"),
+        password: Some(hash(&format!("{uid}-pw"), Scheme::Ssha).expect("hash")),
+        mail_host: Some("127.0.0.1".into()),
+        ..Default::default()
+    }
+}
+
+/// Creates a file directory at `path` (base DN `dc=example,dc=test`)
+/// holding `domain` without aliases, `users` and `groups`.
+pub fn create_file_directory(
+    path: &Path,
+    domain: &str,
+    users: Vec<mail_directory::file::FileUser>,
+    groups: Vec<mail_directory::file::FileGroup>,
+) {
+    let data = mail_directory::file::Data {
+        base_dn: "dc=example,dc=test".into(),
+        domains: vec![mail_directory::Domain {
+            name: domain.into(),
+            aliases: Vec::new(),
+        }],
+        users,
+        groups,
+    };
+    mail_directory::file::FileDirectory::create(path, &data).expect("directory");
+}
+
+/// One message to `to` over LMTP at `lmtp` (host:port) with `swaks`, from
+/// sender@example.net: its output (the transcript is on stdout).
+pub fn swaks_lmtp(lmtp: &str, to: &str, subject: &str, body: &str) -> Output {
+    Command::new("swaks")
+        .args(["--protocol", "LMTP", "--server", lmtp, "--to", to])
+        .args([
+            "--from",
+            "sender@example.net",
+            "--helo",
+            "client.example.net",
+        ])
+        .args(["--header", &format!("Subject: {subject}")])
+        .args(["--body", body])
+        .output()
+        .expect("run swaks (Debian package swaks)")
+}
+
+/// Starts `mailctl up --data-dir DATA` logging to `log` and waits, at
+/// most `timeout`, for the endpoints.json it writes: the process and the
+/// endpoints. Panics with the log when it exits meanwhile.
+pub fn mailctl_up(data: &Path, log: &Path, timeout: Duration) -> (Child, serde_json::Value) {
+    let out = std::fs::File::create(log).expect("log");
+    let mut child = Command::new(bin("mailctl"))
+        .args(["up", "--data-dir"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        .spawn()
+        .expect("mailctl up");
+    let endpoints = wait_for("endpoints.json", timeout, || {
+        if let Ok(Some(s)) = child.try_wait() {
+            panic!(
+                "mailctl up exited: {s}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        serde_json::from_str(&std::fs::read_to_string(data.join("endpoints.json")).ok()?).ok()
+    });
+    (child, endpoints)
+}
+
+/// Sends SIGTERM to `mailctl up` and waits (30 s at most) for its exit.
+pub fn stop_mailctl_up(child: &mut Child) -> ExitStatus {
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
+    wait_for("mailctl up to stop", Duration::from_secs(30), || {
+        child.try_wait().ok().flatten()
+    })
+}
+
+/// Runs `python3 -c SCRIPT` to its end.
+pub fn python3(script: &str) -> Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3")
 }
