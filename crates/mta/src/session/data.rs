@@ -258,11 +258,15 @@ impl Session {
         });
         metrics.message("queued");
         self.reply(&Reply::ok(&format!("Ok: queued as {}", ids.join(" "))));
-        let flushed = self.flush(conn).await;
         // Queued is queued: the notifier hears of it even when the client
         // is gone before its 250 (it will send again, the duplicate SMTP
-        // allows; without this the entry waited for the next restart).
-        shared.hooks.notifier.queued(&queued).instrument(span).await;
+        // allows; without this the entry waited for the next restart). It
+        // runs beside the session: the client's next command need not wait
+        // for jobctl (nor for its retries while jobctl is away), and the
+        // spool, not this task, is what makes the message safe.
+        let notifier = shared.hooks.notifier.clone();
+        tokio::spawn(async move { notifier.queued(&queued).await }.instrument(span));
+        let flushed = self.flush(conn).await;
         if let Err(e) = flushed {
             tracing::info!(error = %e, "client gone after the message was queued");
             return Flow::Close;
