@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use mail_proto::store::admin::v1::UserRef;
 use mail_proto::store::admin::v1::store_admin_client::StoreAdminClient;
+use mail_testkit::dovecot::{Dovecot, DovecotConfig, Protocol};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -57,8 +58,6 @@ const SENDER: &str = "sender@bench.example.org";
 const RCPT: &str = "rcpt";
 const MAX_RCPTS: usize = 10;
 const PAYLOAD: usize = 4096;
-/// The uid owning Dovecot's Maildirs (no passwd entry needed).
-const MAIL_UID: u32 = 5000;
 
 /// Every local part a run may address.
 fn users() -> Vec<String> {
@@ -154,7 +153,7 @@ fn main() -> Result<(), BoxError> {
         postfix_version(),
         postfix.smtp,
         dovecot_version(),
-        postfix.dovecot.addr
+        postfix.lmtp
     );
 
     if std::env::var_os("SMTP_BENCH_PAUSE").is_some() {
@@ -307,21 +306,9 @@ fn chown(p: &Path, owner: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn free_port() -> Result<u16, BoxError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn wait_listening(addr: SocketAddr, what: &str, log: &Path) -> Result<(), BoxError> {
-    let until = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        if Instant::now() > until {
-            return Err(format!("{what} did not listen on {addr}; see {}", log.display()).into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
+    mail_testkit::wait_listening(addr, Duration::from_secs(30))
+        .map_err(|_| format!("{what} did not listen on {addr}; see {}", log.display()).into())
 }
 
 /// Runs smtp-source to completion; any refused command fails it.
@@ -370,7 +357,10 @@ fn count(
     if name == "tiermail" {
         rt.block_on(tiermail.delivered())
     } else {
-        postfix.dovecot.delivered()
+        match &postfix.dovecot {
+            Some(d) => dovecot_delivered(d),
+            None => Err("dovecot is stopped".into()),
+        }
     }
 }
 
@@ -415,16 +405,10 @@ fn postfix_version() -> String {
 }
 
 fn dovecot_version() -> String {
-    Command::new("/usr/sbin/dovecot")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .next()
-                .map(String::from)
-        })
+    mail_testkit::dovecot::version()
+        .split_whitespace()
+        .next()
+        .map(String::from)
         .unwrap_or_default()
 }
 
@@ -564,13 +548,9 @@ impl Tiermail {
         use mail_directory::file::{Data, FileDirectory, FileUser};
         std::fs::create_dir_all(dir)?;
         let data_path = dir.join("directory.toml");
-        let data = Data {
-            base_dn: "dc=example,dc=test".into(),
-            domains: vec![mail_directory::Domain {
-                name: DOMAIN.into(),
-                aliases: Vec::new(),
-            }],
-            users: users()
+        let data = Data::single_domain(
+            DOMAIN,
+            users()
                 .into_iter()
                 .map(|u| FileUser {
                     mail: format!("{u}@{DOMAIN}"),
@@ -579,8 +559,7 @@ impl Tiermail {
                     ..FileUser::default()
                 })
                 .collect(),
-            ..Data::default()
-        };
+        );
         FileDirectory::create(&data_path, &data)?;
         let directory = format!(
             "[directory]\nbackend = \"file\"\npath = {:?}\n",
@@ -678,101 +657,17 @@ impl Tiermail {
 
 // ------------------------------------------------------- Postfix + Dovecot
 
-/// Dovecot's LMTP from a private configuration, stopped on drop.
-struct Dovecot {
-    addr: SocketAddr,
-    child: Child,
-    conf: PathBuf,
-    data: PathBuf,
-}
-
-impl Dovecot {
-    fn start(dir: &Path) -> Result<Self, BoxError> {
-        let port = free_port()?;
-        let data = dir.join("data");
-        for d in ["run", "state"] {
-            std::fs::create_dir_all(dir.join(d))?;
+/// Messages in the users' Maildir `new/` (nobody reads them).
+fn dovecot_delivered(dovecot: &Dovecot) -> Result<usize, BoxError> {
+    let mut n = 0;
+    for u in users() {
+        match std::fs::read_dir(dovecot.maildir(&u).join("new")) {
+            Ok(rd) => n += rd.count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
         }
-        std::fs::create_dir_all(&data)?;
-        chown(&data, &format!("{MAIL_UID}:{MAIL_UID}"))?;
-        let users_text: String = users()
-            .iter()
-            .map(|u| {
-                format!(
-                    "{u}:{{PLAIN}}pass:{MAIL_UID}:{MAIL_UID}::{}/{u}::\n",
-                    data.display()
-                )
-            })
-            .collect();
-        std::fs::write(dir.join("users"), users_text)?;
-        let d = dir.display();
-        let conf = dir.join("dovecot.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "protocols = lmtp\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-                 instance_name = tiermail-smtp-bench-{port}\nlog_path = {d}/dovecot.log\n\
-                 ssl = no\nauth_username_format = %Ln\n\
-                 first_valid_uid = {MAIL_UID}\nlast_valid_uid = {MAIL_UID}\n\
-                 mail_location = maildir:~/Maildir\n\
-                 namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
-                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
-                 service lmtp {{\n  process_min_avail = 4\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
-                 protocol lmtp {{\n  postmaster_address = postmaster@{DOMAIN}\n}}\n"
-            ),
-        )?;
-        let child = Command::new("/usr/sbin/dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dovecot.stderr"))?)
-            .spawn()?;
-        track(child.id());
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let me = Self {
-            addr,
-            child,
-            conf,
-            data,
-        };
-        wait_listening(addr, "dovecot", &dir.join("dovecot.log"))?;
-        Ok(me)
     }
-
-    /// Messages in the users' Maildir `new/` (nobody reads them).
-    fn delivered(&self) -> Result<usize, BoxError> {
-        let mut n = 0;
-        for u in users() {
-            match std::fs::read_dir(self.data.join(&u).join("Maildir/new")) {
-                Ok(rd) => n += rd.count(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(n)
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM to the master stops its lmtp and auth children too.
-        let stopped = Command::new("/usr/bin/doveadm")
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("stop")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        }
-        let _ = self.child.wait();
-        untrack(self.child.id());
-    }
+    Ok(n)
 }
 
 /// A private Postfix (`master -d` in the foreground, our child) delivering
@@ -782,12 +677,24 @@ struct Postfix {
     dir: PathBuf,
     master: Child,
     // Stopped after Postfix (see Drop), so queued mail is not bounced.
-    dovecot: Dovecot,
+    dovecot: Option<Dovecot>,
+    /// Dovecot's LMTP address.
+    lmtp: SocketAddr,
 }
 
 impl Postfix {
     fn start(dir: &Path) -> Result<Self, BoxError> {
-        let dovecot = Dovecot::start(&dir.join("dovecot"))?;
+        let dovecot = Dovecot::start(
+            &dir.join("dovecot"),
+            &DovecotConfig::new("tiermail-smtp-bench")
+                .protocol(Protocol::Lmtp)
+                .users(users())
+                .domain(DOMAIN),
+        )?;
+        track(dovecot.pid());
+        let lmtp = dovecot
+            .addr(Protocol::Lmtp)
+            .ok_or("dovecot serves no LMTP")?;
         let etc = dir.join("etc");
         let queue = dir.join("queue");
         let data = dir.join("data");
@@ -795,7 +702,7 @@ impl Postfix {
             std::fs::create_dir_all(d)?;
         }
         chown(&data, "postfix")?;
-        let port = free_port()?;
+        let port = mail_testkit::free_port()?;
         let vmailbox: String = users()
             .iter()
             .map(|u| format!("{u}@{DOMAIN} {u}\n"))
@@ -818,7 +725,7 @@ impl Postfix {
                  alias_maps =\nalias_database =\nbiff = no\n\
                  maillog_file = {}/postfix.log\n",
                 data.display(),
-                dovecot.addr,
+                lmtp,
                 dir.display()
             ),
         )?;
@@ -877,7 +784,8 @@ impl Postfix {
             smtp,
             dir: dir.to_path_buf(),
             master,
-            dovecot,
+            dovecot: Some(dovecot),
+            lmtp,
         };
         wait_listening(smtp, "postfix", &dir.join("postfix.log"))?;
         Ok(me)
@@ -900,5 +808,10 @@ impl Drop for Postfix {
             let _ = self.master.wait();
         }
         untrack(self.master.id());
+        if let Some(dovecot) = self.dovecot.take() {
+            let pid = dovecot.pid();
+            drop(dovecot);
+            untrack(pid);
+        }
     }
 }

@@ -75,6 +75,24 @@ pub struct Data {
     pub groups: Vec<FileGroup>,
 }
 
+impl Data {
+    /// One hosted domain (no aliases) with `users`; the base DN is the
+    /// domain's `dc=` form (`example.test`: `dc=example,dc=test`). What
+    /// tests and benchmarks write for a throw-away file directory.
+    pub fn single_domain(domain: &str, users: Vec<FileUser>) -> Self {
+        let base_dn: Vec<String> = domain.split('.').map(|l| format!("dc={l}")).collect();
+        Self {
+            base_dn: base_dn.join(","),
+            domains: vec![Domain {
+                name: domain.into(),
+                aliases: Vec::new(),
+            }],
+            users,
+            ..Self::default()
+        }
+    }
+}
+
 /// A user as stored in the file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

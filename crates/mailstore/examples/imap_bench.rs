@@ -44,6 +44,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mail_testkit::dovecot::{Dovecot, DovecotConfig, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -111,7 +112,8 @@ fn main() -> Result<(), BoxError> {
     let work = tempfile::Builder::new()
         .prefix("imap-bench-")
         .tempdir_in(&a.dir)?;
-    // Dovecot's imap processes run as MAIL_UID and must reach their Maildirs.
+    // Dovecot's imap processes run as its MAIL_UID and must reach their
+    // Maildirs.
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))?;
@@ -784,8 +786,12 @@ struct Memory {
 }
 
 enum Kind {
-    Tiermail { binary: PathBuf, config: PathBuf },
-    Dovecot { conf: PathBuf },
+    Tiermail {
+        binary: PathBuf,
+        config: PathBuf,
+        child: Child,
+    },
+    Dovecot(Dovecot),
 }
 
 struct Server {
@@ -794,24 +800,11 @@ struct Server {
     addr: SocketAddr,
     dir: PathBuf,
     kind: Kind,
-    child: Child,
-}
-
-fn free_port() -> Result<u16, BoxError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn wait_listening(addr: SocketAddr, what: &str) -> Result<(), BoxError> {
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        if Instant::now() > until {
-            return Err(format!("{what} did not listen on {addr}").into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
+    mail_testkit::wait_listening(addr, Duration::from_secs(30))
+        .map_err(|_| format!("{what} did not listen on {addr}").into())
 }
 
 impl Server {
@@ -837,13 +830,9 @@ impl Server {
         let password =
             mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
         let data_path = dir.join("directory.toml");
-        let data = Data {
-            base_dn: "dc=example,dc=test".into(),
-            domains: vec![mail_directory::Domain {
-                name: DOMAIN.into(),
-                aliases: Vec::new(),
-            }],
-            users: (1..=users)
+        let data = Data::single_domain(
+            DOMAIN,
+            (1..=users)
                 .map(|i| FileUser {
                     uid: format!("testuser{i}"),
                     mail: format!("testuser{i}@{DOMAIN}"),
@@ -851,10 +840,9 @@ impl Server {
                     ..FileUser::default()
                 })
                 .collect(),
-            ..Data::default()
-        };
+        );
         FileDirectory::create(&data_path, &data)?;
-        let port = free_port()?;
+        let port = mail_testkit::free_port()?;
         let config = dir.join("mailstore.toml");
         std::fs::write(
             &config,
@@ -878,25 +866,25 @@ impl Server {
             env!("CARGO_PKG_VERSION"),
             binary.display()
         );
-        let kind = Kind::Tiermail { binary, config };
-        let child = Self::spawn_tiermail(&kind, dir)?;
+        let child = Self::spawn_tiermail(&binary, &config, dir)?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_listening(addr, "mailstore")
-            .map_err(|e| format!("{e}; see {}", dir.join("mailstore.log").display()))?;
-        Ok(Self {
+        let me = Self {
             name: "tiermail",
             version,
             addr,
             dir: dir.to_path_buf(),
-            kind,
-            child,
-        })
+            kind: Kind::Tiermail {
+                binary,
+                config,
+                child,
+            },
+        };
+        wait_listening(addr, "mailstore")
+            .map_err(|e| format!("{e}; see {}", dir.join("mailstore.log").display()))?;
+        Ok(me)
     }
 
-    fn spawn_tiermail(kind: &Kind, dir: &Path) -> Result<Child, BoxError> {
-        let Kind::Tiermail { binary, config } = kind else {
-            return Err("not tiermail".into());
-        };
+    fn spawn_tiermail(binary: &Path, config: &Path, dir: &Path) -> Result<Child, BoxError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -911,114 +899,51 @@ impl Server {
             .spawn()?)
     }
 
-    /// Dovecot's IMAP from a private configuration, like lmtp_bench's.
+    /// Dovecot's IMAP from a private configuration (mail_testkit's, as
+    /// lmtp_bench's and smtp_bench's), with limits for `users` connections.
     fn dovecot(dir: &Path, users: usize) -> Result<Self, BoxError> {
-        if !Path::new("/usr/sbin/dovecot").exists() {
-            return Err(
-                "/usr/sbin/dovecot is not installed (apt-get install dovecot-imapd)".into(),
-            );
-        }
-        let port = free_port()?;
-        let data = dir.join("data");
-        for d in ["run", "state"] {
-            std::fs::create_dir_all(dir.join(d))?;
-        }
-        std::fs::create_dir_all(&data)?;
-        let mut passwd = String::new();
-        for i in 1..=users {
-            passwd.push_str(&format!(
-                "testuser{i}:{{PLAIN}}{PASSWORD}:{MAIL_UID}:{MAIL_UID}::{}/testuser{i}::\n",
-                data.display()
-            ));
-        }
-        std::fs::write(dir.join("users"), passwd)?;
-        let d = dir.display();
-        let conf = dir.join("dovecot.conf");
         let limit = users + 100;
-        std::fs::write(
-            &conf,
-            format!(
-                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-                 instance_name = tiermail-imap-bench-{port}\nlog_path = {d}/dovecot.log\n\
-                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n\
-                 auth_username_format = %Ln\n\
+        let config = DovecotConfig::new("tiermail-imap-bench")
+            .protocol(Protocol::Imap)
+            .test_users(users)
+            .password(PASSWORD)
+            .domain(DOMAIN)
+            .extra(&format!(
+                "disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
                  mail_max_userip_connections = {limit}\n\
                  default_client_limit = {client_limit}\n\
-                 first_valid_uid = {MAIL_UID}\nlast_valid_uid = {MAIL_UID}\n\
-                 mail_location = maildir:~/Maildir\n\
-                 namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
-                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
-                 service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
                  service imap {{\n  process_limit = {limit}\n}}\n",
                 client_limit = 4 * limit,
-            ),
-        )?;
-        Command::new("chown")
-            .arg(format!("{MAIL_UID}:{MAIL_UID}"))
-            .arg(&data)
-            .status()?;
-        let version = Command::new("/usr/sbin/dovecot")
-            .arg("--version")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        let kind = Kind::Dovecot { conf };
-        let child = Self::spawn_dovecot(&kind)?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let me = Self {
+            ));
+        let dovecot = Dovecot::start(dir, &config)?;
+        let addr = dovecot
+            .addr(Protocol::Imap)
+            .ok_or("dovecot serves no IMAP")?;
+        Ok(Self {
             name: "dovecot",
-            version: format!("{version} (Maildir, passwd-file)"),
+            version: format!(
+                "{} (Maildir, passwd-file)",
+                mail_testkit::dovecot::version()
+            ),
             addr,
             dir: dir.to_path_buf(),
-            kind,
-            child,
-        };
-        wait_listening(addr, "dovecot")
-            .map_err(|e| format!("{e}; see {}", dir.join("dovecot.log").display()))?;
-        Ok(me)
+            kind: Kind::Dovecot(dovecot),
+        })
     }
 
-    fn spawn_dovecot(kind: &Kind) -> Result<Child, BoxError> {
-        let Kind::Dovecot { conf } = kind else {
-            return Err("not dovecot".into());
-        };
-        Ok(Command::new("/usr/sbin/dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(conf)
-            .stdin(Stdio::null())
-            .spawn()?)
-    }
-
-    fn stop(&mut self) {
-        match &self.kind {
-            Kind::Tiermail { .. } => {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(self.child.id().to_string())
-                    .status();
-            }
-            Kind::Dovecot { conf } => {
-                // SIGTERM through doveadm stops the master and its children.
-                let stopped = Command::new("doveadm")
-                    .arg("-c")
-                    .arg(conf)
-                    .arg("stop")
-                    .status()
-                    .is_ok_and(|s| s.success());
-                if !stopped {
-                    let _ = self.child.kill();
-                }
-            }
-        }
+    /// Stops Tiermail's process (Dovecot stops when dropped).
+    fn stop_tiermail(child: &mut Child) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let until = Instant::now() + Duration::from_secs(15);
         loop {
-            match self.child.try_wait() {
+            match child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) if Instant::now() > until => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    let _ = child.kill();
+                    let _ = child.wait();
                     break;
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
@@ -1028,14 +953,20 @@ impl Server {
 
     /// Stops and starts the server over the same data (fresh memory).
     fn restart(&mut self) -> Result<(), BoxError> {
-        self.stop();
-        // Let the kernel release the port of the old process.
-        std::thread::sleep(Duration::from_millis(300));
-        self.child = match &self.kind {
-            Kind::Tiermail { .. } => Self::spawn_tiermail(&self.kind, &self.dir)?,
-            Kind::Dovecot { .. } => Self::spawn_dovecot(&self.kind)?,
-        };
-        wait_listening(self.addr, self.name)
+        match &mut self.kind {
+            Kind::Tiermail {
+                binary,
+                config,
+                child,
+            } => {
+                Self::stop_tiermail(child);
+                // Let the kernel release the port of the old process.
+                std::thread::sleep(Duration::from_millis(300));
+                *child = Self::spawn_tiermail(binary, config, &self.dir)?;
+                wait_listening(self.addr, self.name)
+            }
+            Kind::Dovecot(d) => Ok(d.restart()?),
+        }
     }
 
     /// CPU time used by the server's processes, live ones and reaped
@@ -1074,44 +1005,10 @@ impl Server {
 
     /// The server process and all its descendants.
     fn processes(&self) -> Vec<u32> {
-        let root = self.child.id();
-        let mut parent: HashMap<u32, u32> = HashMap::new();
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                    // pid (comm) state ppid ...: comm may contain spaces.
-                    if let Some(ppid) = stat
-                        .rsplit_once(')')
-                        .and_then(|(_, r)| r.split_whitespace().nth(1))
-                        .and_then(|p| p.parse().ok())
-                    {
-                        parent.insert(pid, ppid);
-                    }
-                }
-            }
+        match &self.kind {
+            Kind::Tiermail { child, .. } => mail_testkit::process::tree(child.id()),
+            Kind::Dovecot(d) => d.processes(),
         }
-        let mut out = Vec::new();
-        for &pid in parent.keys() {
-            let mut p = pid;
-            let mut ours = false;
-            for _ in 0..64 {
-                if p == root {
-                    ours = true;
-                    break;
-                }
-                match parent.get(&p) {
-                    Some(&pp) if pp != 0 => p = pp,
-                    _ => break,
-                }
-            }
-            if ours {
-                out.push(pid);
-            }
-        }
-        out
     }
 }
 
@@ -1129,12 +1026,11 @@ fn proc_kib(path: &str, key: &str) -> u64 {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        if let Kind::Tiermail { child, .. } = &mut self.kind {
+            Self::stop_tiermail(child);
+        }
     }
 }
-
-/// The uid owning Dovecot's Maildirs (no passwd entry needed).
-const MAIL_UID: u32 = 5000;
 
 // ---------------------------------------------------------------- messages
 

@@ -19,10 +19,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mail_testkit::dovecot::{Dovecot, DovecotConfig, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -43,7 +43,11 @@ fn main() -> Result<(), BoxError> {
         .prefix("lmtp-bench-")
         .tempdir_in(&base)?;
     let tiermail = Tiermail::start(&work.path().join("tiermail"))?;
-    let dovecot = match Dovecot::start(&work.path().join("dovecot")) {
+    let dovecot_config = DovecotConfig::new("tiermail-bench")
+        .protocol(Protocol::Lmtp)
+        .test_users(USERS)
+        .domain(DOMAIN);
+    let dovecot = match Dovecot::start(&work.path().join("dovecot"), &dovecot_config) {
         Ok(d) => Some(d),
         Err(e) => {
             println!("dovecot: not measured ({e})");
@@ -65,8 +69,8 @@ fn main() -> Result<(), BoxError> {
     );
     for rcpts in [1, 10] {
         let mut targets = vec![("tiermail", tiermail.addr)];
-        if let Some(d) = &dovecot {
-            targets.push(("dovecot", d.addr));
+        if let Some(addr) = dovecot.as_ref().and_then(|d| d.addr(Protocol::Lmtp)) {
+            targets.push(("dovecot", addr));
         }
         for (name, addr) in targets {
             let r = client.block_on(load(addr, connections, rcpts, run_for))?;
@@ -207,21 +211,16 @@ impl Tiermail {
         use mail_directory::file::{Data, FileDirectory, FileUser};
         std::fs::create_dir_all(dir)?;
         let data_path = dir.join("directory.toml");
-        let data = Data {
-            base_dn: "dc=example,dc=test".into(),
-            domains: vec![mail_directory::Domain {
-                name: DOMAIN.into(),
-                aliases: Vec::new(),
-            }],
-            users: (1..=USERS)
+        let data = Data::single_domain(
+            DOMAIN,
+            (1..=USERS)
                 .map(|i| FileUser {
                     uid: format!("testuser{i}"),
                     mail: format!("testuser{i}@{DOMAIN}"),
                     ..FileUser::default()
                 })
                 .collect(),
-            ..Data::default()
-        };
+        );
         FileDirectory::create(&data_path, &data)?;
         let dir_cfg: mail_directory::DirectoryConfig = toml::from_str(&format!(
             "backend = \"file\"\npath = \"{}\"\n",
@@ -294,95 +293,5 @@ impl Tiermail {
     fn stop(self) {
         self.shutdown.trigger();
         let _ = self.thread.join();
-    }
-}
-
-/// Dovecot's LMTP from a private configuration, killed on drop.
-struct Dovecot {
-    addr: SocketAddr,
-    child: Child,
-    conf: PathBuf,
-}
-
-/// The uid owning Dovecot's Maildirs (no passwd entry needed).
-const MAIL_UID: u32 = 5000;
-
-impl Dovecot {
-    fn start(dir: &Path) -> Result<Self, BoxError> {
-        if !Path::new("/usr/sbin/dovecot").exists() {
-            return Err(
-                "/usr/sbin/dovecot is not installed (apt-get install dovecot-lmtpd)".into(),
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let data = dir.join("data");
-        for d in ["run", "state"] {
-            std::fs::create_dir_all(dir.join(d))?;
-        }
-        std::fs::create_dir_all(&data)?;
-        let mut users = String::new();
-        for i in 1..=USERS {
-            users.push_str(&format!(
-                "testuser{i}:{{PLAIN}}pass:{MAIL_UID}:{MAIL_UID}::{}/testuser{i}::\n",
-                data.display()
-            ));
-        }
-        std::fs::write(dir.join("users"), users)?;
-        let d = dir.display();
-        let conf = dir.join("dovecot.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "protocols = lmtp\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-                 instance_name = tiermail-bench-{port}\nlog_path = {d}/dovecot.log\n\
-                 ssl = no\nauth_username_format = %Ln\n\
-                 first_valid_uid = {MAIL_UID}\nlast_valid_uid = {MAIL_UID}\n\
-                 mail_location = maildir:~/Maildir\n\
-                 namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
-                 passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/users\n}}\n\
-                 userdb {{\n  driver = passwd-file\n  args = username_format=%u {d}/users\n}}\n\
-                 service lmtp {{\n  process_min_avail = 4\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n\
-                 protocol lmtp {{\n  postmaster_address = postmaster@{DOMAIN}\n}}\n"
-            ),
-        )?;
-        Command::new("chown")
-            .arg(format!("{MAIL_UID}:{MAIL_UID}"))
-            .arg(&data)
-            .status()?;
-        let child = Command::new("/usr/sbin/dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .spawn()?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let me = Self { addr, child, conf };
-        let until = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if Instant::now() > until {
-                return Err(
-                    format!("dovecot did not listen on {addr}; see {d}/dovecot.log").into(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(me)
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM lets the master stop its lmtp and auth children too.
-        let stopped = Command::new("doveadm")
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("stop")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
     }
 }

@@ -1,4 +1,4 @@
-//! Test helpers shared by Tiermail's crates.
+//! Test helpers shared by Tiermail's crates and benchmarks.
 //!
 //! [`Slapd`] runs a throw-away OpenLDAP server: a generated `slapd.conf`
 //! in a temporary directory, the system schemas Tiermail builds on plus
@@ -6,7 +6,15 @@
 //! `slapadd`, and `slapd` listening on a free loopback port. It is killed
 //! when the value is dropped. Needs the Debian packages `slapd` and
 //! `ldap-utils` (`scripts/test` installs them).
+//!
+//! [`dovecot::Dovecot`] runs a private Dovecot (LMTP, IMAP, POP3) from a
+//! generated configuration, for the benchmarks that compare against it;
+//! [`process`] lists a server's process tree; [`free_port`] and
+//! [`wait_listening`] are the loopback helpers all of them use.
 #![warn(missing_docs)]
+
+pub mod dovecot;
+pub mod process;
 
 use std::fmt::Write as _;
 use std::io;
@@ -65,8 +73,42 @@ pub struct Slapd {
     pub admin_password: String,
 }
 
-fn free_port() -> io::Result<u16> {
+/// A loopback port that was free a moment ago (bound, read, released).
+pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until something accepts connections on `addr`, for at most
+/// `timeout`.
+pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
+    wait_listening_while(addr, timeout, || true)
+}
+
+/// Like [`wait_listening`], giving up as soon as `alive` returns false
+/// (the server exited).
+pub fn wait_listening_while(
+    addr: SocketAddr,
+    timeout: Duration,
+    mut alive: impl FnMut() -> bool,
+) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if !alive() {
+            return Err(io::Error::other(format!(
+                "the server exited before listening on {addr}"
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("nothing listened on {addr} within {timeout:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
 }
 
 fn first_dn(ldif: &str) -> Option<String> {
@@ -262,15 +304,7 @@ impl Slapd {
         let pid = self
             .pid()
             .ok_or_else(|| io::Error::other("slapd is not running"))?;
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()?;
-        if st.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!("kill -{sig} {pid} failed")))
-        }
+        process::signal(pid, sig)
     }
 
     /// Runs `ldapsearch` as the admin and returns its LDIF output.
