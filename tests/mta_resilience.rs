@@ -408,6 +408,16 @@ fn whole(text: &str, id: &str, lines: usize) -> bool {
         && text.contains(&format!("END-OF-MESSAGE {id}"))
 }
 
+/// The Subject of a delivered message: the tests' messages carry their
+/// id there.
+fn subject(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// The Message-IDs in `texts` (one per message), counted.
 fn message_ids(texts: &[String]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -778,12 +788,7 @@ fn jobctl_stopped_and_killed_with_a_full_queue_loses_nothing() {
         );
     }
     for t in env.sunk() {
-        let id = t
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let id = subject(&t);
         assert!(whole(&t, &id, 10), "{id} whole: {t}");
     }
 }
@@ -909,12 +914,7 @@ fn relay_killed_mid_delivery_loses_no_acknowledged_message() {
             );
         }
         for t in texts.iter() {
-            let id = t
-                .lines()
-                .find_map(|l| l.strip_prefix("Subject: "))
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let id = subject(t);
             assert!(whole(t, &id, lines), "{id} is whole:\n{t}");
         }
         dups.extend(

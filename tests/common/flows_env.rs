@@ -41,44 +41,62 @@ pub fn free_tcp_port(ip: &str) -> u16 {
 
 /// dnsmasq answering only for the outside domain: MX -> mx.external.test
 /// -> 127.0.0.20. Nothing is forwarded anywhere.
+///
+/// dnsmasq binds UDP and TCP on its port; a port free for UDP may be
+/// taken for TCP by another test's listener, and dnsmasq then exits at
+/// once. So the port must be free for both, and a dnsmasq that exits is
+/// started again on another port.
 pub fn start_dns(dir: &Path) -> (Daemon, SocketAddr) {
-    let port = free_udp_port("127.0.0.1");
-    let child = Command::new("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-        ])
-        .args([
-            "--listen-address=127.0.0.1",
-            "--except-interface=nonexistent",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-        .arg(format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"))
-        .arg(format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"))
-        .arg("--log-facility=-")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dnsmasq (Debian package dnsmasq)");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let daemon = Daemon(child);
-    wait_for("dnsmasq to answer", Duration::from_secs(10), || {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n\
-                 q=bytes.fromhex('12340100000100000000000002787800000f0001')\n\
-                 s.sendto(q,('127.0.0.1',{port}))\ns.recv(512)\n"
-            ))
-            .output()
-            .ok()?;
-        out.status.success().then_some(())
-    });
-    (daemon, addr)
+    for _ in 0..5 {
+        let port = loop {
+            let port = free_udp_port("127.0.0.1");
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+            ])
+            .args([
+                "--listen-address=127.0.0.1",
+                "--except-interface=nonexistent",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .arg(format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"))
+            .arg(format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"))
+            .arg("--log-facility=-")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (Debian package dnsmasq)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut daemon = Daemon(child);
+        let ready = wait_for("dnsmasq to answer or exit", Duration::from_secs(30), || {
+            if let Ok(Some(_)) = daemon.0.try_wait() {
+                return Some(false);
+            }
+            let out = Command::new("python3")
+                .arg("-c")
+                .arg(format!(
+                    "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(0.5)\n\
+                     q=bytes.fromhex('12340100000100000000000002787800000f0001')\n\
+                     s.sendto(q,('127.0.0.1',{port}))\ns.recv(512)\n"
+                ))
+                .output()
+                .ok()?;
+            out.status.success().then_some(true)
+        });
+        if ready {
+            return (daemon, addr);
+        }
+    }
+    panic!("dnsmasq exited at start five times (ports taken?)");
 }
 
 /// `smtp-sink` on 127.0.0.20, keeping every message as a file in `dir`.

@@ -5,22 +5,8 @@
 
 mod common;
 
-use common::{ALICE, BOB, Raw, python, start, start_with};
+use common::{ALICE, BOB, Raw, joined, python, start, start_with, strings};
 use mail_directory::{Quota, UserSpec};
-
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn joined(v: &serde_json::Value) -> String {
-    strings(v).join("\n")
-}
 
 /// What every compressed session must have seen (see `compressed_session`
 /// in tests/imap_client.py).

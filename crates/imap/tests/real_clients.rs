@@ -5,22 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ALICE, python, run, start, start_with};
+use common::{ALICE, joined, python, run, start, start_with, strings};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn joined(v: &serde_json::Value) -> String {
-    strings(v).join("\n")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn imaplib_exercises_every_common_command() {

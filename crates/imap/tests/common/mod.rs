@@ -209,6 +209,22 @@ fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap_client.py")
 }
 
+/// A JSON array of strings from the client script's output (empty if absent).
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`strings`] as one text, one per line.
+pub fn joined(v: &serde_json::Value) -> String {
+    strings(v).join("\n")
+}
+
 /// Runs a scenario of the Python imaplib client and parses its JSON.
 pub async fn python(args: &[&str]) -> serde_json::Value {
     let out = run(
