@@ -589,12 +589,13 @@ fn over_quota_is_deferred_through_the_grace_period_then_bounced() {
 #[test]
 fn an_unreachable_destination_gets_a_delay_notice_then_bounces_at_the_queue_lifetime() {
     // The Internet server never comes up; tcp_local's schedule comes from
-    // the relay's routing file (retry 1 s, delay notice 2 s, lifetime 15 s)
+    // the relay's routing file (retry 1 s, delay notice 2 s, lifetime 40 s)
     // and travels with the job to jobctl. The gap is wide on purpose: a
-    // job first reported after its lifetime (a slow machine) bounces
-    // without a delay notice, as it should.
-    const LIFETIME: Duration = Duration::from_secs(15);
-    let env = Env::start_with(false, Some(("15s", "2s")));
+    // job first reported after its lifetime bounces without a delay
+    // notice, as it should, and under a loaded CI run a due job was once
+    // not leased again for ~29 s (see the issue note).
+    const LIFETIME: Duration = Duration::from_secs(40);
+    let env = Env::start_with(false, Some(("40s", "2s")));
     let alice = format!("alice@{DOMAIN}");
     let carol = format!("carol@{OUTSIDE}");
     let sent = Instant::now();

@@ -89,20 +89,26 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
         completed = backlog.completed,
         "spool scanned"
     );
+    // First void the leases of this relay's previous process (it may have
+    // been killed mid-delivery): jobctl refuses a resubmission of a leased
+    // job and would hold those jobs until the leases expire. This runs
+    // before this process starts its own workers, whose fresh leases it
+    // must not void. Without jobctl (a few seconds of tries) the old
+    // leases simply run out, and a restarted jobctl holds none anyway.
+    match jobctl.relay_started().await {
+        Ok(released) if released > 0 => {
+            tracing::info!(
+                released,
+                "jobs leased by this relay's previous process offered again"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "jobctl not told of the restart; old leases run out on their own")
+        }
+    }
     let submitter = jobctl.clone();
     ctx.shutdown.spawn(async move {
-        // First void the leases of this relay's previous process (it may
-        // have been killed mid-delivery): jobctl refuses a resubmission of
-        // a leased job and would hold those jobs until the leases expire.
-        match submitter.relay_started().await {
-            Ok(released) if released > 0 => {
-                tracing::info!(released, "jobs leased by this relay's previous process offered again")
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "jobctl not told of the restart; old leases run out on their own")
-            }
-        }
         let failed = submitter.submit(&backlog.entries).await;
         if failed > 0 {
             tracing::error!(failed, "backlog not submitted to jobctl");
