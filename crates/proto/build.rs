@@ -3,7 +3,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // The run-time variable, not `env!`: cargo reuses a compiled build
+    // script for a checkout at another path (its hash leaves the path
+    // out), and a path baked in at compile time would point at the first
+    // checkout, which may be gone.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [
         root.join("jobctl/v1/jobctl.proto"),
         root.join("store/admin/v1/admin.proto"),

@@ -196,6 +196,11 @@ impl Api for JobController {
                 s.tick(t);
                 s.lease(&r.worker_id, &r.relay, &r.channel, r.max_jobs, lease, t)
             };
+            for j in &jobs {
+                // With "attempt reported", this shows how long a due job
+                // waited for a worker and how long the attempt took.
+                tracing::info!(queue_id = %j.queue_id, worker = %r.worker_id, attempts = j.attempts, "job leased");
+            }
             if !jobs.is_empty()
                 || tokio::time::Instant::now() >= deadline
                 || self.stop.is_triggered()
