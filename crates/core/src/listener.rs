@@ -284,6 +284,22 @@ impl Listener {
         self.name
     }
 
+    /// Binds `config`, starts serving `handler` until `shutdown` and
+    /// returns the bound address (useful with port 0): what every protocol
+    /// server does to start.
+    pub async fn start<H: Handler>(
+        name: &'static str,
+        config: &ListenerConfig,
+        tls: Option<Arc<ServerConfig>>,
+        handler: Arc<H>,
+        shutdown: &Shutdown,
+    ) -> io::Result<SocketAddr> {
+        let listener = Self::bind(name, config, tls).await?;
+        let local = listener.local_addr()?;
+        listener.serve(handler, shutdown.clone());
+        Ok(local)
+    }
+
     /// Accepts connections until shutdown, each served by `handler` in its
     /// own task tracked by `shutdown` so that draining waits for it.
     pub fn serve<H: Handler>(self, handler: Arc<H>, shutdown: Shutdown) {

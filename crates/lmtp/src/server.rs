@@ -60,13 +60,10 @@ impl<M: Mailboxes> LmtpServer<M> {
         shutdown: &Shutdown,
     ) -> Result<SocketAddr, Error> {
         let addr = self.shared.config.listener.listen;
-        let bind = |source| Error::Bind { addr, source };
-        let listener = Listener::bind("lmtp", &self.shared.config.listener, tls)
+        let config = self.shared.config.listener.clone();
+        Listener::start("lmtp", &config, tls, Arc::new(self), shutdown)
             .await
-            .map_err(bind)?;
-        let local = listener.local_addr().map_err(bind)?;
-        listener.serve(Arc::new(self), shutdown.clone());
-        Ok(local)
+            .map_err(|source| Error::Bind { addr, source })
     }
 }
 

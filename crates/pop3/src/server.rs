@@ -101,13 +101,10 @@ impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
         shutdown: &Shutdown,
     ) -> Result<SocketAddr, Error> {
         let addr = self.shared.config.listener.listen;
-        let bind = |source| Error::Bind { addr, source };
-        let listener = Listener::bind("pop3", &self.shared.config.listener, tls)
+        let config = self.shared.config.listener.clone();
+        Listener::start("pop3", &config, tls, Arc::new(self), shutdown)
             .await
-            .map_err(bind)?;
-        let local = listener.local_addr().map_err(bind)?;
-        listener.serve(Arc::new(self), shutdown.clone());
-        Ok(local)
+            .map_err(|source| Error::Bind { addr, source })
     }
 }
 
