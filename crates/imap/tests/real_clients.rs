@@ -135,7 +135,10 @@ async fn flags_expunges_and_mail_reach_other_sessions() {
 async fn an_idling_client_learns_of_a_delivery_within_a_second() {
     let s = start(|_| {}).await;
     s.deliver(ALICE.0, "first", "one");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap_client.py");
+    let script = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"),
+    )
+    .join("tests/imap_client.py");
     let mut child = tokio::process::Command::new("python3")
         .args([
             script.to_str().expect("path"),

@@ -761,7 +761,10 @@ async fn load_reads_a_file() {
 #[tokio::test]
 async fn documented_example_works() {
     let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/routing.md"),
+        Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"),
+        )
+        .join("../../docs/routing.md"),
     )
     .expect("docs/routing.md");
     let examples: Vec<&str> = doc

@@ -36,8 +36,22 @@ const BASE_SCHEMAS: &[&str] = &["core", "cosine", "inetorgperson", "misc", "dyng
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The path of `deploy/ldap` in this repository (schema and demo LDIF).
+///
+/// Found from the running package's directory (`cargo test` and `cargo
+/// run` set `CARGO_MANIFEST_DIR`; otherwise the current directory), not
+/// from a path baked in at compile time: cargo reuses this crate's build
+/// for another checkout sharing the target directory (a CI clone), and
+/// that checkout may be gone.
 pub fn deploy_ldap_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/ldap")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    start
+        .ancestors()
+        .map(|a| a.join("deploy/ldap"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/ldap"))
 }
 
 /// Whether slapd is installed here; tests that need it fail with a clear

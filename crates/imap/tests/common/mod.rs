@@ -206,7 +206,8 @@ fn literal_len(line: &str) -> Option<usize> {
 }
 
 fn client_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap_client.py")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"))
+        .join("tests/imap_client.py")
 }
 
 /// A JSON array of strings from the client script's output (empty if absent).

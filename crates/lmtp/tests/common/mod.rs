@@ -225,7 +225,8 @@ impl Raw {
 }
 
 fn client_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lmtp_client.py")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"))
+        .join("tests/lmtp_client.py")
 }
 
 /// Runs the Python smtplib.LMTP client scenario and parses its JSON.

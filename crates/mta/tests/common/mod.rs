@@ -346,7 +346,8 @@ pub fn assert_reply(r: &WireReply, code: u16, status: &str) {
 }
 
 fn client_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_client.py")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"))
+        .join("tests/smtp_client.py")
 }
 
 /// Runs the Python smtplib client scenario and parses its JSON.

@@ -429,7 +429,8 @@ pub fn unstuff(body: &[u8]) -> Vec<u8> {
 }
 
 fn client_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pop3_client.py")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR, set by cargo test"))
+        .join("tests/pop3_client.py")
 }
 
 /// Runs the Python poplib scenario and parses its JSON.
