@@ -2,7 +2,8 @@
 //! configuration with collected validation errors, `tracing` with optional
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
-//! `/metrics`).
+//! `/metrics`), IP networks and the trusted-proxy login check the stores
+//! and the access-tier proxies share.
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.
@@ -10,12 +11,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod cidr;
 pub mod config;
 pub mod listener;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;
+pub mod trusted_proxy;
 
 pub use config::{ConfigError, Validate, Validator};
 pub use shutdown::Shutdown;

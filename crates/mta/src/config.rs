@@ -26,7 +26,7 @@ use mail_core::listener::ListenerConfig;
 use mail_core::{Validate, Validator};
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::Cidr;
+use mail_core::cidr::Cidr;
 
 /// What to do with 8-bit content from a client that did not declare
 /// `BODY=8BITMIME` (RFC 6152).

@@ -49,7 +49,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod cidr;
 pub mod config;
 mod content;
 pub mod error;
@@ -62,9 +61,9 @@ mod session;
 pub mod spool;
 mod trace;
 
-pub use cidr::Cidr;
 pub use config::{EightBitPolicy, SmtpConfig};
 pub use error::Error;
+pub use mail_core::cidr::Cidr;
 pub use policy::{
     AnySender, AuthVerdict, Authenticator, ClientInfo, ContentFilter, ContentRef, Credentials,
     FilterInput, FilterVerdict, Hooks, Lookup, NoFilter, NoNotifier, OwnAddressOnly, QueueNotifier,

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mail_smtp_proto::{Address, MailParams, RcptParams, Reply, ReversePath};
 
-use crate::cidr::Cidr;
 use crate::spool::Envelope;
+use mail_core::cidr::Cidr;
 
 /// What the server knows about the client when it asks a hook.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cidr::Cidr;
+use mail_core::cidr::Cidr;
 
 const WINDOW: Duration = Duration::from_secs(60);
 const PRUNE_AT: usize = 10_000;
