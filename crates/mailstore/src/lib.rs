@@ -40,9 +40,9 @@ pub enum Error {
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),
-    /// The admin API could not bind its address.
+    /// The admin API could not start (its address, its TLS files).
     #[error("{0}")]
-    Admin(std::io::Error),
+    Admin(#[from] mail_core::grpc::GrpcError),
 }
 
 /// Opens the store and directory and starts the listeners; returns once
@@ -90,10 +90,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     }
     if let Some(a) = &cfg.admin {
         let admin = admin::AdminService::new(store.clone(), directory.clone());
-        let addr = admin
-            .serve(a.listen, &ctx.shutdown)
-            .await
-            .map_err(Error::Admin)?;
+        let addr = admin.serve(a, &ctx.shutdown).await?;
         ctx.publish_port("admin_grpc", addr);
     }
     // Close the committer cleanly once sessions have drained.
