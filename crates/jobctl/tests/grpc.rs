@@ -294,3 +294,195 @@ async fn a_delete_is_told_to_the_relay_until_it_confirms() {
     assert!(confirmed.deleted.is_empty());
     assert_eq!(shutdown.drain(Duration::from_secs(5)).await, 0);
 }
+
+/// Mutual TLS: who may call what, and the codes of a refusal.
+mod access {
+    use super::*;
+    use mail_core::grpc::{Allow, ClientTls, Role, ServerTls};
+    use mail_core::pki;
+    use mail_proto::jobctl::v1::ListRequest;
+    use tonic::Code;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    struct Pki {
+        dir: tempfile::TempDir,
+    }
+
+    impl Pki {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            pki::create_ca(&dir.path().join("ca")).expect("ca");
+            pki::create_ca(&dir.path().join("other-ca")).expect("other ca");
+            let hosts = ["127.0.0.1".to_string()];
+            pki::issue(
+                &dir.path().join("ca"),
+                "jobctl",
+                Role::Jobctl,
+                &hosts,
+                30,
+                dir.path(),
+            )
+            .expect("issue");
+            for (name, role) in [
+                ("mta-1", Role::Relay),
+                ("mta-stranger", Role::Relay),
+                ("alice", Role::Operator),
+                ("mallory", Role::Operator),
+                ("store-1", Role::Store),
+            ] {
+                pki::issue(&dir.path().join("ca"), name, role, &[], 30, dir.path()).expect("issue");
+            }
+            // Same name and role, another CA.
+            pki::issue(
+                &dir.path().join("other-ca"),
+                "alice",
+                Role::Operator,
+                &[],
+                30,
+                &dir.path().join("other"),
+            )
+            .expect("issue");
+            Self { dir }
+        }
+
+        fn path(&self, p: &str) -> std::path::PathBuf {
+            self.dir.path().join(p)
+        }
+
+        fn server(&self) -> ServerTls {
+            ServerTls {
+                ca: self.path("ca/ca.pem"),
+                cert: self.path("jobctl.pem"),
+                key: self.path("jobctl.key"),
+                handshake_timeout: Duration::from_secs(5),
+                allow: Allow {
+                    relay: ["mta-1".to_string()].into(),
+                    operator: ["alice".to_string()].into(),
+                    ..Default::default()
+                },
+            }
+        }
+
+        fn client(&self, name: &str) -> ClientTls {
+            ClientTls {
+                ca: self.path("ca/ca.pem"),
+                cert: self.path(&format!("{name}.pem")),
+                key: self.path(&format!("{name}.key")),
+                server_name: None,
+            }
+        }
+    }
+
+    async fn start_tls(dir: &std::path::Path, shutdown: &Shutdown, tls: &ServerTls) -> String {
+        let cfg = JobctlConfig::new("127.0.0.1:0".parse().expect("addr"), dir);
+        let jc = JobController::open(cfg, shutdown.clone()).expect("open");
+        let addr = jc
+            .serve("127.0.0.1:0".parse().expect("addr"), Some(tls), shutdown)
+            .await
+            .expect("serve");
+        addr.to_string()
+    }
+
+    async fn as_client(addr: &str, tls: &ClientTls) -> Result<Client, tonic::transport::Error> {
+        let e = mail_core::grpc::endpoint(addr, Some(tls)).expect("endpoint");
+        Ok(JobControllerClient::new(e.connect().await?))
+    }
+
+    async fn list(c: &mut Client) -> Result<usize, tonic::Status> {
+        c.list(ListRequest::default())
+            .await
+            .map(|r| r.into_inner().jobs.len())
+    }
+
+    #[tokio::test]
+    async fn relays_feed_the_queue_operators_steer_it_others_are_refused() {
+        let pki = Pki::new();
+        let state = tempfile::tempdir().expect("tempdir");
+        let shutdown = Shutdown::new();
+        let addr = start_tls(state.path(), &shutdown, &pki.server()).await;
+
+        let mut relay = as_client(&addr, &pki.client("mta-1")).await.expect("relay");
+        assert!(!submit(&mut relay, job("T1", "lmtp", None)).await);
+        let leased = relay
+            .lease(lease_req("mta-1/lmtp/1", "lmtp", 0))
+            .await
+            .expect("lease")
+            .into_inner();
+        assert_eq!(leased.jobs.len(), 1);
+        let denied = relay
+            .delete(JobRef {
+                queue_id: "T1".into(),
+            })
+            .await
+            .expect_err("a relay may not delete");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(denied.message().contains("mta-1 (relay)"), "{denied:?}");
+        assert_eq!(
+            list(&mut relay).await.expect_err("nor list").code(),
+            Code::PermissionDenied
+        );
+
+        let mut alice = as_client(&addr, &pki.client("alice")).await.expect("alice");
+        assert_eq!(list(&mut alice).await.expect("list"), 1);
+        let refused = alice
+            .submit(SubmitRequest {
+                job: Some(job("T2", "lmtp", None)),
+            })
+            .await
+            .expect_err("an operator does not submit");
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        alice
+            .delete(JobRef {
+                queue_id: "T1".into(),
+            })
+            .await
+            .expect("an operator deletes");
+
+        // The right role but not listed, a listed name in a role this API
+        // does not serve, and a certificate of another CA.
+        for name in ["mta-stranger", "mallory", "store-1"] {
+            let mut c = as_client(&addr, &pki.client(name)).await.expect(name);
+            let e = list(&mut c).await.expect_err(name);
+            assert_eq!(e.code(), Code::PermissionDenied, "{name}: {e:?}");
+            let e = c.lease(lease_req("x", "lmtp", 0)).await.expect_err(name);
+            assert_eq!(e.code(), Code::PermissionDenied, "{name}: {e:?}");
+        }
+        let mut foreign = pki.client("alice");
+        foreign.cert = pki.path("other/alice.pem");
+        foreign.key = pki.path("other/alice.key");
+        let refused = match as_client(&addr, &foreign).await {
+            Err(_) => true,
+            Ok(mut c) => list(&mut c).await.is_err(),
+        };
+        assert!(refused, "a certificate of another CA is refused");
+
+        // TLS without a client certificate: UNAUTHENTICATED.
+        let anonymous = Endpoint::from_shared(format!("https://{addr}"))
+            .expect("endpoint")
+            .tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(
+                        std::fs::read(pki.path("ca/ca.pem")).expect("ca"),
+                    ))
+                    .domain_name("127.0.0.1"),
+            )
+            .expect("tls")
+            .connect()
+            .await
+            .expect("a client without a certificate completes the handshake");
+        let e = list(&mut JobControllerClient::new(anonymous))
+            .await
+            .expect_err("anonymous");
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+
+        // Plaintext against the TLS port gets nowhere.
+        let plain = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5));
+        if let Ok(ch) = plain.connect().await {
+            assert!(list(&mut JobControllerClient::new(ch)).await.is_err());
+        }
+        assert_eq!(shutdown.drain(Duration::from_secs(5)).await, 0);
+    }
+}
