@@ -72,6 +72,21 @@ pub async fn connect(address: &str, tls: &TlsArgs, what: &str) -> anyhow::Result
 }
 
 /// A readable error from a gRPC status (refusals name the certificate).
+/// A call that never reached the API (the connection or its TLS
+/// handshake refused) gets a hint at the usual cause.
 pub fn status(what: &str, s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code())
+    use tonic::Code;
+    let unreached = match s.code() {
+        Code::Unknown | Code::Unavailable | Code::Cancelled => true,
+        // A plaintext client talking to a TLS port.
+        Code::Internal => s.message().starts_with("h2 protocol error"),
+        _ => false,
+    };
+    let hint = if unreached {
+        "; the server closed the connection: an API with mutual TLS needs a certificate \
+         from its CA (--ca/--cert/--key, TIERMAIL_GRPC_*)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("{what}: {} ({:?}){hint}", s.message(), s.code())
 }

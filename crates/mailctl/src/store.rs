@@ -148,7 +148,7 @@ async fn connect(
 
 /// A readable error from a gRPC status.
 fn grpc(what: &str, s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code())
+    crate::grpc::status(what, s)
 }
 
 /// Relative paths are taken from the current directory: the store resolves

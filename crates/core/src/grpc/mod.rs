@@ -160,7 +160,7 @@ impl ServerTls {
                     );
                 }
             }
-            anyone |= !names.is_empty();
+            anyone |= roles.contains(&role) && !names.is_empty();
         }
         if !anyone {
             v.error(
