@@ -1040,3 +1040,60 @@ fn a_reprocess_job_whose_queue_file_is_gone_is_settled() {
     });
     assert!(env.sunk().is_empty() && env.pop3("keeper").is_empty());
 }
+
+#[test]
+fn a_job_deleted_through_jobctl_leaves_no_queue_file_even_across_a_relay_restart() {
+    // The Internet is down: mail to it waits in the queue.
+    let mut env = Env::start(false);
+    let carol = format!("carol@{OUTSIDE}");
+    let queued = |env: &Env| {
+        wait_for("the job in jobctl", PATIENCE, || {
+            env.jobs(&["--channel", "tcp_local"])?
+                .first()
+                .map(|j| j.0.clone())
+        })
+    };
+    send_one(&env, "", &[&carol], &message("deleted-1", &carol, 3));
+    let first = queued(&env);
+    assert_eq!(env.spool_files().len(), 1);
+    assert!(env.queue(&["delete", &first]).is_some(), "{}", env.logs());
+    wait_for("the deleted job's queue file removed", PATIENCE, || {
+        let logged = env
+            .inbound()
+            .log_text()
+            .contains("deleted by an operator: queue file removed");
+        (logged && env.spool_files().is_empty()).then_some(())
+    });
+
+    // Deleted while its relay is down: the restarted relay submits its
+    // spool again, jobctl answers "deleted", and the file goes.
+    send_one(&env, "", &[&carol], &message("deleted-2", &carol, 3));
+    let second = queued(&env);
+    let mut relay = env.inbound.take().expect("relay");
+    relay.signal(Signal::SIGKILL);
+    relay.wait_exit(Duration::from_secs(20));
+    drop(relay);
+    assert_eq!(env.spool_files().len(), 1);
+    assert!(env.queue(&["delete", &second]).is_some(), "{}", env.logs());
+    env.start_inbound();
+    wait_for(
+        "the file of the job deleted meanwhile removed",
+        PATIENCE,
+        || env.spool_files().is_empty().then_some(()),
+    );
+    assert_eq!(
+        env.jobs(&[]).expect("jobctl"),
+        Vec::new(),
+        "nothing queued again"
+    );
+
+    // Once the Internet is back, only a later message reaches it.
+    env.start_internet();
+    send_one(&env, "", &[&carol], &message("kept-3", &carol, 3));
+    wait_for("the later message delivered", PATIENCE, || {
+        (!env.sunk().is_empty()).then_some(())
+    });
+    env.wait_queue_empty();
+    let ids: Vec<String> = message_ids(&env.sunk()).into_keys().collect();
+    assert_eq!(ids, [format!("<kept-3@{OUTSIDE}>")], "{}", env.logs());
+}
