@@ -122,6 +122,7 @@ pub fn start(
             ),
             resolver: resolver.clone(),
             hostname: config.hostname.clone(),
+            relay: config.relay.clone(),
             timeouts,
         });
         let n = ch.max_workers.max(1) as usize;

@@ -93,6 +93,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         let addr = admin.serve(a, &ctx.shutdown).await?;
         ctx.publish_port("admin_grpc", addr);
     }
+    spawn_forgetting(&store, &ctx.shutdown);
     // Close the committer cleanly once sessions have drained.
     let stop = ctx.shutdown.clone();
     tokio::spawn(async move {
@@ -100,4 +101,24 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         store.close();
     });
     Ok(())
+}
+
+/// Forgets, every ten minutes, the deliveries remembered longer than
+/// `store.redelivery_window` (see `X-DELIVERY-ID` in docs/store.md).
+fn spawn_forgetting(store: &mail_store::Store, shutdown: &mail_core::Shutdown) {
+    let (store, stop) = (store.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = stop.triggered() => return,
+                _ = every.tick() => {}
+            }
+            match store.run(|s| s.forget_old_deliveries()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(forgotten = n, "old delivery ids forgotten"),
+                Err(e) => tracing::warn!(error = %e, "cannot forget old delivery ids"),
+            }
+        }
+    });
 }
