@@ -36,7 +36,8 @@ enum CertCommand {
         /// The CA directory.
         #[arg(long, value_name = "DIR")]
         ca_dir: PathBuf,
-        /// Where to write `NAME.pem` and `NAME.key` (default: the CA directory).
+        /// Where to write `NAME.pem` and `NAME.key`, with a copy of the CA
+        /// certificate when none is there (default: the CA directory).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// A host name or IP address the holder serves on (server roles);
@@ -82,6 +83,14 @@ pub async fn run(args: CertArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("issuing {name}"))?;
             println!("{}: certificate {}", name, issued.cert.display());
             println!("{}: key {}", name, issued.key.display());
+            // The holder needs the CA certificate too (to check servers).
+            let ca_copy = out.join(pki::CA_CERT);
+            if !ca_copy.exists() {
+                std::fs::copy(ca_dir.join(pki::CA_CERT), &ca_copy).with_context(|| {
+                    format!("copying the CA certificate to {}", ca_copy.display())
+                })?;
+                println!("CA certificate copied to {}", ca_copy.display());
+            }
             println!("servers accept it once their tls.allow.{role} lists \"{name}\" (or \"*\")");
         }
         CertCommand::Show { file } => {
