@@ -14,7 +14,11 @@
 //!   Mail accepted while jobctl is down is delivered once it is back;
 //! - the relay killed with SIGKILL while it receives and delivers,
 //!   restarted on its spool: every message acknowledged with `250` is
-//!   delivered, whole; duplicates only where SMTP makes them unavoidable;
+//!   delivered, whole; duplicates only where SMTP makes them unavoidable
+//!   (over LMTP the store recognises a redelivery by its delivery id, also
+//!   when the relay is killed right after the store's `250`);
+//! - a job deleted through jobctl leaves no queue file, also when the
+//!   relay is down at the time;
 //! - a destination that never answers: one delay DSN after the channel's
 //!   `delay_notice_after`, one bounce (4.4.7) at its `max_lifetime`, both
 //!   set in the relay's routing file and carried to jobctl with the job;
@@ -41,6 +45,7 @@ use common::flows_env::{
     DOMAIN, Daemon, OUTSIDE, directory_section, free_tcp_port, inbound_routing_text, python,
     start_dns, start_internet_on,
 };
+use common::lmtp_proxy::LmtpProxy;
 use common::{Service, ServiceBuilder, bin, create_file_directory, file_user, loopback, wait_for};
 use nix::sys::signal::Signal;
 
@@ -97,12 +102,14 @@ struct Env {
 impl Env {
     /// Everything up except the Internet server when `internet` is false.
     fn start(internet: bool) -> Env {
-        Self::start_with(internet, None)
+        Self::start_with(internet, None, None)
     }
 
     /// As [`Env::start`], with the `tcp_local` channel's `max_lifetime`
-    /// and `delay_notice_after` replaced when `lifetime` says so.
-    fn start_with(internet: bool, lifetime: Option<(&str, &str)>) -> Env {
+    /// and `delay_notice_after` replaced when `lifetime` says so, and the
+    /// relay's LMTP going to `lmtp_port` on 127.0.0.1 (a proxy in front of
+    /// the store) when given.
+    fn start_with(internet: bool, lifetime: Option<(&str, &str)>, lmtp_port: Option<u16>) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let dir_file = directory(d);
@@ -130,7 +137,9 @@ impl Env {
                 directory_section(&dir_file),
             ))
             .start();
-        let lmtp_port = store.port("lmtp").port().to_string();
+        let lmtp_port = lmtp_port
+            .unwrap_or_else(|| store.port("lmtp").port())
+            .to_string();
 
         // The shipped inbound routing, every channel retrying each second;
         // mail for outside domains goes by MX (dnsmasq) to the Internet
@@ -595,7 +604,7 @@ fn an_unreachable_destination_gets_a_delay_notice_then_bounces_at_the_queue_life
     // notice, as it should, and under a loaded CI run a due job was once
     // not leased again for ~29 s (see the issue note).
     const LIFETIME: Duration = Duration::from_secs(40);
-    let env = Env::start_with(false, Some(("40s", "2s")));
+    let env = Env::start_with(false, Some(("40s", "2s")), None);
     let alice = format!("alice@{DOMAIN}");
     let carol = format!("carol@{OUTSIDE}");
     let sent = Instant::now();
@@ -926,10 +935,19 @@ fn relay_killed_mid_delivery_loses_no_acknowledged_message() {
                 .map(|(id, c)| (id, c - 1)),
         );
     }
-    // At most the client's message in flight and the deliveries in flight
-    // (max_per_destination: 4 for tcp_local, 8 for lmtp).
-    let extra: usize = dups.iter().map(|(_, n)| n).sum();
-    assert!(extra <= 13, "too many duplicates: {dups:?}");
+    // At most the client's message in flight (the relay may have queued
+    // it before it died, and the client sends it again) and the SMTP
+    // deliveries in flight (max_per_destination: 4 for tcp_local). LMTP
+    // deliveries in flight are not stored twice: the restarted relay
+    // sends the same X-DELIVERY-ID and the store remembers it.
+    let extra = |tag: &str| -> usize {
+        dups.iter()
+            .filter(|(id, _)| id.starts_with(&format!("<{tag}-")))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert!(extra("kill") <= 1, "duplicates in bob's mailbox: {dups:?}");
+    assert!(extra("burst") <= 4, "too many duplicates: {dups:?}");
     let tmp: Vec<_> = std::fs::read_dir(env.spool.join(".tmp"))
         .into_iter()
         .flatten()
@@ -1039,4 +1057,112 @@ fn a_reprocess_job_whose_queue_file_is_gone_is_settled() {
         env.jobs(&[]).filter(Vec::is_empty)
     });
     assert!(env.sunk().is_empty() && env.pop3("keeper").is_empty());
+}
+
+#[test]
+fn a_job_deleted_through_jobctl_leaves_no_queue_file_even_across_a_relay_restart() {
+    // The Internet is down: mail to it waits in the queue.
+    let mut env = Env::start(false);
+    let carol = format!("carol@{OUTSIDE}");
+    let queued = |env: &Env| {
+        wait_for("the job in jobctl", PATIENCE, || {
+            env.jobs(&["--channel", "tcp_local"])?
+                .first()
+                .map(|j| j.0.clone())
+        })
+    };
+    send_one(&env, "", &[&carol], &message("deleted-1", &carol, 3));
+    let first = queued(&env);
+    assert_eq!(env.spool_files().len(), 1);
+    assert!(env.queue(&["delete", &first]).is_some(), "{}", env.logs());
+    wait_for("the deleted job's queue file removed", PATIENCE, || {
+        let logged = env
+            .inbound()
+            .log_text()
+            .contains("deleted by an operator: queue file removed");
+        (logged && env.spool_files().is_empty()).then_some(())
+    });
+
+    // Deleted while its relay is down: the restarted relay submits its
+    // spool again, jobctl answers "deleted", and the file goes.
+    send_one(&env, "", &[&carol], &message("deleted-2", &carol, 3));
+    let second = queued(&env);
+    let mut relay = env.inbound.take().expect("relay");
+    relay.signal(Signal::SIGKILL);
+    relay.wait_exit(Duration::from_secs(20));
+    drop(relay);
+    assert_eq!(env.spool_files().len(), 1);
+    assert!(env.queue(&["delete", &second]).is_some(), "{}", env.logs());
+    env.start_inbound();
+    wait_for(
+        "the file of the job deleted meanwhile removed",
+        PATIENCE,
+        || env.spool_files().is_empty().then_some(()),
+    );
+    assert_eq!(
+        env.jobs(&[]).expect("jobctl"),
+        Vec::new(),
+        "nothing queued again"
+    );
+
+    // Once the Internet is back, only a later message reaches it.
+    env.start_internet();
+    send_one(&env, "", &[&carol], &message("kept-3", &carol, 3));
+    wait_for("the later message delivered", PATIENCE, || {
+        (!env.sunk().is_empty()).then_some(())
+    });
+    env.wait_queue_empty();
+    let ids: Vec<String> = message_ids(&env.sunk()).into_keys().collect();
+    assert_eq!(ids, [format!("<kept-3@{OUTSIDE}>")], "{}", env.logs());
+}
+
+/// The one duplicate LMTP used to leave: the store stores a message and
+/// answers `250`, and the relay is killed before it hears (here a proxy
+/// withholds the store's replies until the kill). The restarted relay
+/// delivers again under the same delivery id, and the store answers
+/// `250` without a second copy.
+#[test]
+fn a_relay_killed_after_the_stores_250_does_not_deliver_twice() {
+    let proxy = LmtpProxy::start("127.0.0.1");
+    let mut env = Env::start_with(false, None, Some(proxy.port));
+    proxy.forward_to(env.store.port("lmtp"));
+    proxy.arm();
+    let bob = format!("bob@{DOMAIN}");
+    send_one(&env, "", &[&bob], &message("once-1", &bob, 20));
+    wait_for("the store's replies withheld", PATIENCE, || {
+        proxy.held().then_some(())
+    });
+    // The store has stored it; its 250 never reaches the relay.
+    wait_for("the message in bob's mailbox", PATIENCE, || {
+        (env.pop3("bob").len() == 1).then_some(())
+    });
+    let mut relay = env.inbound.take().expect("relay");
+    relay.signal(Signal::SIGKILL);
+    relay.wait_exit(Duration::from_secs(20));
+    drop(relay);
+    assert_eq!(env.spool_files().len(), 1, "the relay had not recorded it");
+
+    env.start_inbound();
+    env.wait_queue_empty();
+    let mailbox = env.pop3("bob");
+    let ids = message_ids(&mailbox);
+    assert_eq!(
+        (mailbox.len(), ids.get(&format!("<once-1@{OUTSIDE}>"))),
+        (1, Some(&1)),
+        "exactly one copy\n{}",
+        env.logs()
+    );
+    assert!(whole(&mailbox[0], "once-1", 20));
+    assert!(
+        env.store.log_text().contains("redelivery recognised"),
+        "{}",
+        env.logs()
+    );
+    assert!(
+        env.inbound()
+            .log_text()
+            .contains("delivered before (X-DELIVERY-ID), not stored again"),
+        "{}",
+        env.logs()
+    );
 }

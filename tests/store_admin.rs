@@ -15,18 +15,29 @@ use common::{ServiceBuilder, bin, mailctl_up, stop_mailctl_up, swaks_lmtp};
 use mail_store::{MailboxPath, Store, StoreConfig, UidSet};
 use nix::sys::signal::Signal;
 
-/// `mailctl store ARGS` with the admin address in the environment.
-fn store_cmd(admin: &str, args: &[&str]) -> Output {
+/// A store's admin API and the operator certificate `mailctl up` issued
+/// (both stores take it: mutual TLS with the deployment CA).
+struct Admin {
+    addr: String,
+    pki: PathBuf,
+}
+
+/// `mailctl store ARGS` with the admin address and the operator's
+/// certificate in the environment.
+fn store_cmd(admin: &Admin, args: &[&str]) -> Output {
     Command::new(bin("mailctl"))
         .arg("store")
         .args(args)
-        .env("TIERMAIL_STORE_ADMIN", admin)
+        .env("TIERMAIL_STORE_ADMIN", &admin.addr)
+        .env("TIERMAIL_GRPC_CA", admin.pki.join("ca.pem"))
+        .env("TIERMAIL_GRPC_CERT", admin.pki.join("mailctl.pem"))
+        .env("TIERMAIL_GRPC_KEY", admin.pki.join("mailctl.key"))
         .output()
         .expect("run mailctl store")
 }
 
 /// Runs `mailctl store ARGS`, asserts success, returns stdout.
-fn ok(admin: &str, args: &[&str]) -> String {
+fn ok(admin: &Admin, args: &[&str]) -> String {
     let out = store_cmd(admin, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -128,7 +139,9 @@ impl Drop for Up {
 }
 
 /// A second store with its own directory holding `users`, admin API on.
-fn second_store(dir: &Path, users: &[&str]) -> common::Service {
+/// A second store, its admin API on the same CA as `mailctl up`'s (its
+/// certificate issued with `mailctl cert issue`).
+fn second_store(dir: &Path, pki: &Path, users: &[&str]) -> common::Service {
     let mut data = mail_directory::file::Data {
         domains: vec![mail_directory::Domain {
             name: "example.test".into(),
@@ -145,15 +158,40 @@ fn second_store(dir: &Path, users: &[&str]) -> common::Service {
     }
     let directory = dir.join("directory2.toml");
     mail_directory::file::FileDirectory::create(&directory, &data).expect("directory");
+    let issued = Command::new(bin("mailctl"))
+        .args([
+            "cert",
+            "issue",
+            "store2",
+            "--role",
+            "store",
+            "--host",
+            "127.0.0.42",
+        ])
+        .arg("--ca-dir")
+        .arg(pki)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .expect("mailctl cert issue");
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let file = |f: &str| dir.join(f).display().to_string();
     ServiceBuilder::new("mailstore")
         .ip(common::loopback(42))
         .no_defaults()
         .config_top("host = \"store2\"\n")
         .config(&format!(
-            "[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[directory]\nbackend = \"file\"\npath = {:?}\n[lmtp.listener]\nlisten = \"127.0.0.42:0\"\n[admin]\nlisten = \"127.0.0.42:0\"\n",
+            "[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n[directory]\nbackend = \"file\"\npath = {:?}\n[lmtp.listener]\nlisten = \"127.0.0.42:0\"\n[admin]\nlisten = \"127.0.0.42:0\"\n[admin.tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n[admin.tls.allow]\noperator = [\"mailctl\"]\n",
             dir.join("system2").display().to_string(),
             dir.join("primary2").display().to_string(),
-            directory.display().to_string()
+            directory.display().to_string(),
+            pki.join("ca.pem").display().to_string(),
+            file("store2.pem"),
+            file("store2.key"),
         ))
         .start()
 }
@@ -184,10 +222,13 @@ fn mailctl_store_administers_a_running_store_and_moves_a_user() {
     let data = dir.path().join("up");
     let (mut up, endpoints) = Up::start(&data, &dir.path().join("mailctl.log"));
     let lmtp = endpoints["lmtp"].as_str().expect("lmtp").to_string();
-    let admin = endpoints["store_admin_grpc"]
-        .as_str()
-        .expect("store_admin_grpc in endpoints.json")
-        .to_string();
+    let admin = Admin {
+        addr: endpoints["store_admin_grpc"]
+            .as_str()
+            .expect("store_admin_grpc in endpoints.json")
+            .to_string(),
+        pki: data.join("pki"),
+    };
 
     for i in 1..=3 {
         deliver(&lmtp, "alice@example.test", &format!("alice {i}"));
@@ -300,8 +341,11 @@ fn mailctl_store_administers_a_running_store_and_moves_a_user() {
     );
     let bytes = std::fs::read(&archive).expect("archive");
     assert!(bytes.starts_with(b"TIERMAIL-EXPORT 1 alice\n"));
-    let store2 = second_store(dir.path(), &["alice", "moved"]);
-    let admin2 = store2.port("admin_grpc").to_string();
+    let store2 = second_store(dir.path(), &admin.pki, &["alice", "moved"]);
+    let admin2 = Admin {
+        addr: store2.port("admin_grpc").to_string(),
+        pki: admin.pki.clone(),
+    };
     let out = ok(
         &admin2,
         &["import", "--input", archive.to_str().expect("utf-8")],

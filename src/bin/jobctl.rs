@@ -35,8 +35,9 @@ impl ServiceSettings for Config {
 fn main() -> std::process::ExitCode {
     service::main::<Config, _, _>("jobctl", |cfg, ctx| async move {
         let listen = cfg.jobctl.listen;
+        let tls = cfg.jobctl.tls.clone();
         let jobctl = JobController::open(cfg.jobctl, ctx.shutdown.clone())?;
-        let addr = jobctl.serve(listen, &ctx.shutdown).await?;
+        let addr = jobctl.serve(listen, tls.as_ref(), &ctx.shutdown).await?;
         ctx.publish_port("grpc", addr);
         Ok(Started::Ready)
     })

@@ -1,5 +1,7 @@
-//! `mailstore`: a message store (data tier) serving LMTP delivery.
-//! IMAP and POP3 arrive with issue #5.
+//! `mailstore`: a message store (data tier). It takes mail over LMTP
+//! (and a guaranteed-delivery LMTP listener that ignores quota), serves
+//! IMAP and POP3 to users, and the `store.admin.v1` gRPC API to operators
+//! (mutual TLS with the deployment CA); see docs/store.md.
 
 use mail_core::service::{self, Started};
 use mail_mailstore::MailstoreConfig;

@@ -3,7 +3,8 @@
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
 //! `/metrics`), IP networks and the trusted-proxy login check the stores
-//! and the access-tier proxies share.
+//! and the access-tier proxies share, and the control plane's
+//! authenticated gRPC ([`grpc`]) with its deployment CA ([`pki`]).
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.
@@ -13,7 +14,9 @@
 pub mod admin;
 pub mod cidr;
 pub mod config;
+pub mod grpc;
 pub mod listener;
+pub mod pki;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

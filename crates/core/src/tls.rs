@@ -33,6 +33,9 @@ pub enum TlsError {
     /// Generating a development certificate failed.
     #[error("generating certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    /// A certificate cannot be made as asked (a bad name, an existing CA).
+    #[error("{0}")]
+    Invalid(String),
     /// Writing a generated certificate failed.
     #[error("{path}: {source}")]
     Write {
@@ -141,7 +144,7 @@ pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<TlsFiles, Tl
     Ok(files)
 }
 
-fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     let werr = |source| TlsError::Write {
         path: path.to_path_buf(),
         source,

@@ -14,8 +14,12 @@ use crate::dns::DnsConfig;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// jobctl's gRPC address, `http://host:port`.
+    /// jobctl's gRPC address: `https://host:port` with `jobctl_tls`,
+    /// `http://host:port` for a plaintext jobctl on loopback.
     pub jobctl: String,
+    /// This relay's certificate for jobctl's mutual TLS (role `relay`).
+    #[serde(default)]
+    pub jobctl_tls: Option<mail_core::grpc::ClientTls>,
     /// This relay's name in jobctl (the spool owner; jobs of this relay
     /// only are leased).
     pub relay: String,
@@ -88,6 +92,7 @@ impl DeliveryConfig {
     ) -> Self {
         Self {
             jobctl: jobctl.into(),
+            jobctl_tls: None,
             relay: relay.into(),
             hostname: hostname.into(),
             channels: Vec::new(),
@@ -106,8 +111,17 @@ impl DeliveryConfig {
 
 impl Validate for DeliveryConfig {
     fn validate(&self, v: &mut Validator) {
-        if !(self.jobctl.starts_with("http://") || self.jobctl.starts_with("https://")) {
-            v.error("jobctl", "must be an http:// or https:// URL");
+        match (&self.jobctl_tls, self.jobctl.split_once("://")) {
+            (Some(t), Some(("https", _))) => v.nested("jobctl_tls", t),
+            (None, Some(("https", _))) => v.error(
+                "jobctl_tls",
+                "an https:// jobctl needs this relay's certificate (ca, cert, key)",
+            ),
+            (Some(_), Some(("http", _))) => {
+                v.error("jobctl", "with jobctl_tls, jobctl is an https:// URL")
+            }
+            (None, Some(("http", _))) => {}
+            _ => v.error("jobctl", "must be an http:// or https:// URL"),
         }
         if self.relay.is_empty() {
             v.error("relay", "must be set");

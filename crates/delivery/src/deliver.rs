@@ -62,6 +62,9 @@ pub struct ChannelRuntime {
     pub resolver: MxResolver,
     /// EHLO/LHLO name.
     pub hostname: String,
+    /// This relay's name in jobctl: with a queue id, the delivery id a
+    /// store recognises a redelivery by (`X-DELIVERY-ID`).
+    pub relay: String,
     /// Connection timeouts.
     pub timeouts: Timeouts,
 }
@@ -344,6 +347,14 @@ impl ChannelRuntime {
             && let Some(tp) = traceparent
         {
             mail_params.push(format!("X-TRACEPARENT={tp}"));
+        }
+        // Ours: the same on every attempt of this queued message, so a
+        // store that stored it before (and whose 250 we never recorded)
+        // answers 250 without a second copy. Sent only to a server that
+        // announces it.
+        if protocol == Protocol::Lmtp && caps.delivery_id {
+            let id = format!("{}:{}", self.relay, env.id);
+            mail_params.push(format!("X-DELIVERY-ID={}", xtext::encode(&id)));
         }
         let recipients = rcpts
             .iter()

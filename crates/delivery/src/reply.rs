@@ -140,6 +140,10 @@ pub struct Capabilities {
     pub enhanced_status: bool,
     /// X-TRACEPARENT (Tiermail's LMTP): MAIL FROM carries the trace.
     pub traceparent: bool,
+    /// X-DELIVERY-ID (Tiermail's LMTP): MAIL FROM carries the relay's id
+    /// of the queued message; the store answers a redelivery without
+    /// storing it twice.
+    pub delivery_id: bool,
 }
 
 impl Capabilities {
@@ -158,6 +162,7 @@ impl Capabilities {
                 "STARTTLS" => c.starttls = true,
                 "ENHANCEDSTATUSCODES" => c.enhanced_status = true,
                 "X-TRACEPARENT" => c.traceparent = true,
+                "X-DELIVERY-ID" => c.delivery_id = true,
                 _ => {}
             }
         }
@@ -221,7 +226,10 @@ mod tests {
         let c = Capabilities::parse(&r);
         assert!(c.pipelining && c.eight_bit_mime && c.dsn && c.starttls && c.smtputf8);
         assert_eq!(c.size, Some(1000));
-        assert!(!c.traceparent);
+        assert!(!c.traceparent && !c.delivery_id);
+        let ours = parse_all(&["250-store.test", "250-X-TRACEPARENT", "250 X-DELIVERY-ID"]);
+        let c = Capabilities::parse(&ours);
+        assert!(c.traceparent && c.delivery_id);
     }
 
     #[test]

@@ -107,11 +107,13 @@ pub fn retry_policy(channel: &Channel) -> RetryPolicy {
 
 /// Tells jobctl about `job`, trying a few times over about three seconds
 /// (jobctl may be restarting). [`Jobctl`] keeps what still fails for a
-/// background retry; the spool is the truth either way.
+/// background retry; the spool is the truth either way. `Ok(true)`: an
+/// operator deleted the job, so it was not queued (the caller removes the
+/// file).
 pub async fn submit_job(
     client: &mut JobControllerClient<GrpcChannel>,
     job: Job,
-) -> Result<(), tonic::Status> {
+) -> Result<bool, tonic::Status> {
     let mut wait = Duration::from_millis(100);
     let mut tries = 0;
     loop {
@@ -122,7 +124,7 @@ pub async fn submit_job(
             })
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(r) => return Ok(r.into_inner().deleted),
             Err(status) if tries >= 5 => return Err(status),
             Err(status) => {
                 tracing::warn!(queue_id = %job.queue_id, error = %status, "jobctl submit failed; retrying");

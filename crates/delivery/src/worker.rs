@@ -22,13 +22,11 @@ use std::time::{Duration, SystemTime};
 
 use mail_core::shutdown::Shutdown;
 use mail_mta::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
-use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_proto::jobctl::v1::{
     Job, LeaseRequest, Outcome as JobOutcome, RecipientResult, ReportRequest,
 };
 use mail_routing::{Channel, ChannelKind, DsnReturn};
 use mail_smtp_proto::Ret;
-use tonic::transport::Channel as GrpcChannel;
 use tracing::Instrument;
 
 use crate::config::DeliveryConfig;
@@ -37,6 +35,7 @@ use crate::deliver::{AttemptResult, ChannelRuntime, Outcome, RcptResult};
 use crate::dns::MxResolver;
 use crate::dsn::{self, Action, DsnRecipient, DsnRequest};
 use crate::error::Error;
+use crate::jobctl::Jobctl;
 use crate::maillog;
 use crate::pool::Pool;
 use crate::reply::Reply;
@@ -75,11 +74,9 @@ pub fn start(
     channels: &[Channel],
     spool: Spool,
     sink: Arc<dyn DsnSink>,
+    jobctl: &Jobctl,
     shutdown: &Shutdown,
 ) -> Result<Workers, Error> {
-    let endpoint = tonic::transport::Endpoint::from_shared(config.jobctl.clone())
-        .map_err(|e| Error::Config(format!("jobctl: {e}")))?;
-    let client = JobControllerClient::new(endpoint.connect_lazy());
     let resolver = MxResolver::new(&config.dns)?;
     let config = Arc::new(config);
     let timeouts = Timeouts {
@@ -125,6 +122,7 @@ pub fn start(
             ),
             resolver: resolver.clone(),
             hostname: config.hostname.clone(),
+            relay: config.relay.clone(),
             timeouts,
         });
         let n = ch.max_workers.max(1) as usize;
@@ -134,7 +132,7 @@ pub fn start(
                 rt: rt.clone(),
                 spool: spool.clone(),
                 sink: sink.clone(),
-                client: client.clone(),
+                jobctl: jobctl.clone(),
                 config: config.clone(),
             };
             let stop = shutdown.clone();
@@ -151,7 +149,7 @@ struct Worker {
     rt: Arc<ChannelRuntime>,
     spool: Spool,
     sink: Arc<dyn DsnSink>,
-    client: JobControllerClient<GrpcChannel>,
+    jobctl: Jobctl,
     config: Arc<DeliveryConfig>,
 }
 
@@ -174,15 +172,16 @@ impl Worker {
                 max_jobs: 1,
                 lease_seconds: self.config.lease.as_secs().max(1) as u32,
                 wait_millis: self.config.lease_wait.as_millis().min(u32::MAX as u128) as u32,
+                removed: Vec::new(),
             };
             let leased = tokio::select! {
                 _ = shutdown.triggered() => break,
-                r = self.client.lease(req) => r,
+                r = self.jobctl.lease(req) => r,
             };
             match leased {
-                Ok(resp) => {
+                Ok(jobs) => {
                     backoff = Duration::from_millis(200);
-                    for job in resp.into_inner().jobs {
+                    for job in jobs {
                         self.process(job).await;
                     }
                 }
@@ -208,7 +207,7 @@ impl Worker {
             queue_id: queue_id.to_string(),
             results,
         };
-        match self.client.report(req).await {
+        match self.jobctl.client().report(req).await {
             Ok(r) => Some(r.into_inner()),
             Err(e) => {
                 // The queue file holds the outcome; the job comes back when

@@ -57,20 +57,21 @@ route = "lmtp-daemon"
 async fn run_workers(jobctl: &str, spool_dir: &str, lmtp: &str, stop: &Shutdown) {
     let spool = spool(std::path::Path::new(spool_dir));
     let router = Arc::new(routing(lmtp));
-    let client = mail_delivery::Jobctl::new(jobctl, RELAY, router.clone()).expect("jobctl");
+    let client = mail_delivery::Jobctl::new(jobctl, None, RELAY, router.clone(), spool.clone())
+        .expect("jobctl");
     let directory: Arc<dyn RoutingDirectory> = Arc::new(NoDirectory);
     let sink = Arc::new(RoutedSink::new(
         spool.clone(),
         router.clone(),
         directory,
-        client,
+        client.clone(),
     ));
     let mut cfg = DeliveryConfig::new(jobctl, RELAY, "relay.example.org");
     cfg.channels = vec!["lmtp".into()];
     // A killed worker's job comes back after this.
     cfg.lease = Duration::from_secs(2);
     cfg.lease_wait = Duration::from_millis(500);
-    mail_delivery::start(cfg, router.channels(), spool, sink, stop).expect("start");
+    mail_delivery::start(cfg, router.channels(), spool, sink, &client, stop).expect("start");
 }
 
 /// The child: runs workers until killed. Does nothing in a normal run.

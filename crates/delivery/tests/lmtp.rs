@@ -54,17 +54,28 @@ async fn per_recipient_results_retry_only_the_one_over_quota() {
     let spool = spool(spool_dir.path());
     let router = Arc::new(routing(store.addr, 2));
     let directory: Arc<dyn RoutingDirectory> = Arc::new(NoDirectory);
+    let client =
+        mail_delivery::Jobctl::new(&jobctl.url, None, RELAY, router.clone(), spool.clone())
+            .expect("jobctl client");
     let sink = Arc::new(RoutedSink::new(
         spool.clone(),
         router.clone(),
         directory,
-        mail_delivery::Jobctl::new(&jobctl.url, RELAY, router.clone()).expect("jobctl client"),
+        client.clone(),
     ));
     let mut cfg = DeliveryConfig::new(jobctl.url.clone(), RELAY, "relay.example.org");
     cfg.channels = vec!["lmtp".into()];
     cfg.lease_wait = Duration::from_millis(500);
     let workers = Shutdown::new();
-    mail_delivery::start(cfg, router.channels(), spool.clone(), sink, &workers).expect("start");
+    mail_delivery::start(
+        cfg,
+        router.channels(),
+        spool.clone(),
+        sink,
+        &client,
+        &workers,
+    )
+    .expect("start");
 
     let rcpts = [
         rcpt(&format!("ann@{DOMAIN}")),

@@ -76,11 +76,14 @@ route = "tcp-daemon"
     let router =
         Arc::new(Router::from_text(std::path::Path::new("test.toml"), &routing).expect("routing"));
     let directory: Arc<dyn RoutingDirectory> = Arc::new(NoDirectory);
+    let client =
+        mail_delivery::Jobctl::new(&jobctl.url, None, RELAY, router.clone(), spool.clone())
+            .expect("jobctl client");
     let sink = Arc::new(RoutedSink::new(
         spool.clone(),
         router.clone(),
         directory,
-        mail_delivery::Jobctl::new(&jobctl.url, RELAY, router.clone()).expect("jobctl client"),
+        client.clone(),
     ));
     let mut cfg = DeliveryConfig::new(jobctl.url.clone(), RELAY, "relay.example.org");
     cfg.channels = vec!["tcp_local".into()];
@@ -90,7 +93,15 @@ route = "tcp-daemon"
     cfg.connect_timeout = Duration::from_secs(2);
     cfg.command_timeout = Duration::from_secs(10);
     let workers = Shutdown::new();
-    mail_delivery::start(cfg, router.channels(), spool.clone(), sink, &workers).expect("start");
+    mail_delivery::start(
+        cfg,
+        router.channels(),
+        spool.clone(),
+        sink,
+        &client,
+        &workers,
+    )
+    .expect("start");
     Setup {
         jobctl,
         spool,

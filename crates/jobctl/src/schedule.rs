@@ -8,13 +8,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use mail_proto::jobctl::v1::{
-    Attempt, ChannelStats, Job, JobState, Outcome, RecipientResult, ReportResponse, WorkerInfo,
+    Attempt, ChannelStats, DeletedJob, Job, JobState, Outcome, RecipientResult, ReportResponse,
+    WorkerInfo,
 };
 
 use crate::config::JobctlConfig;
 use crate::error::Error;
 use crate::retry::Retry;
-use crate::state::State;
+use crate::state::{State, Tombstone};
 
 /// Order of ready jobs on one channel: higher priority first, then new mail
 /// ahead of retries (so a deferred backlog cannot starve fresh mail), then
@@ -68,6 +69,27 @@ struct Worker {
 /// Workers not heard from for this long are dropped from the table.
 const WORKER_GONE: i64 = 300;
 
+/// Most deleted jobs listed in one Lease answer.
+const DELETED_PER_LEASE: usize = 256;
+
+/// What became of a submitted job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Queued (or its envelope replaced).
+    Queued,
+    /// An operator deleted it: the relay removes the file instead.
+    Deleted,
+}
+
+/// A deleted job whose relay has not confirmed the file's removal.
+#[derive(Debug)]
+struct Pending {
+    tombstone: Tombstone,
+    /// Listed in a Lease answer since jobctl started: a parked Lease of
+    /// the relay returns early only for news.
+    offered: bool,
+}
+
 /// The schedule. Not thread-safe on its own: the server keeps it behind a
 /// mutex and never holds that across an await.
 #[derive(Debug)]
@@ -82,6 +104,10 @@ pub struct Schedule {
     /// Leased jobs by lease expiry.
     leases: BTreeSet<(i64, String)>,
     workers: HashMap<String, Worker>,
+    /// Deleted jobs by relay, then queue id.
+    deleted: HashMap<String, std::collections::BTreeMap<String, Pending>>,
+    /// The same, by deletion time, for forgetting old ones.
+    deleted_at: BTreeSet<(i64, String)>,
 }
 
 fn relay_channel(job: &Job) -> (String, String) {
@@ -100,6 +126,8 @@ impl Schedule {
             deferred: BTreeSet::new(),
             leases: BTreeSet::new(),
             workers: HashMap::new(),
+            deleted: HashMap::new(),
+            deleted_at: BTreeSet::new(),
         };
         for (mut job, recorded) in s.state.load()? {
             if job.state == JobState::Active as i32 {
@@ -107,7 +135,107 @@ impl Schedule {
             }
             s.insert(job, recorded, now);
         }
+        for t in s.state.load_deleted()? {
+            s.remember_deleted(t);
+        }
         Ok(s)
+    }
+
+    fn remember_deleted(&mut self, tombstone: Tombstone) {
+        self.deleted_at
+            .insert((tombstone.at, tombstone.queue_id.clone()));
+        self.deleted
+            .entry(tombstone.relay.clone())
+            .or_default()
+            .insert(
+                tombstone.queue_id.clone(),
+                Pending {
+                    tombstone,
+                    offered: false,
+                },
+            );
+    }
+
+    fn forget_deleted(&mut self, relay: &str, ids: &[String]) -> Result<(), Error> {
+        let Some(pending) = self.deleted.get_mut(relay) else {
+            return Ok(());
+        };
+        let mut gone = Vec::new();
+        for id in ids {
+            if let Some(p) = pending.remove(id) {
+                self.deleted_at.remove(&(p.tombstone.at, id.clone()));
+                gone.push(id.as_str());
+            }
+        }
+        if pending.is_empty() {
+            self.deleted.remove(relay);
+        }
+        if !gone.is_empty() {
+            self.state.forget_deleted(gone)?;
+        }
+        Ok(())
+    }
+
+    /// The jobs of `relay` an operator deleted whose files it still holds,
+    /// after forgetting those it reports `removed`. The flag is true when
+    /// one of them was not listed to the relay before: a waiting Lease
+    /// returns for it at once.
+    pub fn deleted_for(
+        &mut self,
+        relay: &str,
+        removed: &[String],
+    ) -> Result<(Vec<DeletedJob>, bool), Error> {
+        self.forget_deleted(relay, removed)?;
+        let Some(pending) = self.deleted.get_mut(relay) else {
+            return Ok((Vec::new(), false));
+        };
+        let mut news = false;
+        let list = pending
+            .values_mut()
+            .take(DELETED_PER_LEASE)
+            .map(|p| {
+                news |= !p.offered;
+                p.offered = true;
+                DeletedJob {
+                    queue_id: p.tombstone.queue_id.clone(),
+                    channel: p.tombstone.channel.clone(),
+                }
+            })
+            .collect();
+        Ok((list, news))
+    }
+
+    /// Whether `relay` has deleted jobs it was not told about yet.
+    pub fn has_news_for(&self, relay: &str) -> bool {
+        self.deleted
+            .get(relay)
+            .is_some_and(|p| p.values().any(|p| !p.offered))
+    }
+
+    /// Forgets deletions older than `config.forget_deleted_after` whose
+    /// relay never confirmed them (a relay taken out of service).
+    fn expire_deleted(&mut self, now: i64) {
+        let keep = self.config.forget_deleted_after.as_secs() as i64;
+        let mut old: Vec<(String, String)> = Vec::new();
+        for (at, id) in &self.deleted_at {
+            if now - at < keep {
+                break;
+            }
+            if let Some(relay) = self
+                .deleted
+                .iter()
+                .find(|(_, p)| p.contains_key(id))
+                .map(|(r, _)| r.clone())
+            {
+                old.push((relay, id.clone()));
+            }
+        }
+        for (relay, id) in old {
+            tracing::warn!(queue_id = %id, relay = %relay, "relay never confirmed removing a deleted job's file; forgotten");
+            if let Err(e) = self.forget_deleted(&relay, std::slice::from_ref(&id)) {
+                tracing::error!(error = %e, "cannot forget a deletion");
+            }
+        }
     }
 
     /// Puts a job in the right index for its state.
@@ -160,8 +288,9 @@ impl Schedule {
 
     /// Accepts a new job from a relay. Submitting a queue id twice replaces
     /// the envelope only while the job is not leased (a relay resubmitting
-    /// after its own restart).
-    pub fn submit(&mut self, mut job: Job, now: i64) -> Result<(), Error> {
+    /// after its own restart); a job an operator deleted is not queued
+    /// again.
+    pub fn submit(&mut self, mut job: Job, now: i64) -> Result<Submitted, Error> {
         if job.queue_id.is_empty() || job.queue_id.contains('\0') {
             return Err(Error::Invalid("queue_id must be non-empty text".into()));
         }
@@ -170,6 +299,13 @@ impl Schedule {
         }
         if job.recipients.is_empty() {
             return Err(Error::Invalid("a job needs at least one recipient".into()));
+        }
+        if self
+            .deleted
+            .get(&job.relay)
+            .is_some_and(|p| p.contains_key(&job.queue_id))
+        {
+            return Ok(Submitted::Deleted);
         }
         if let Some(e) = self.jobs.get(&job.queue_id) {
             if let Some(l) = &e.lease {
@@ -189,11 +325,17 @@ impl Schedule {
         job.next_attempt_at = now;
         self.state.put_job(&job)?;
         self.insert(job, 0, now);
-        Ok(())
+        Ok(Submitted::Queued)
     }
 
-    /// Moves due deferred jobs to ready and expired leases back to ready.
-    pub fn tick(&mut self, now: i64) {
+    /// Moves due deferred jobs to ready and expired leases back to ready;
+    /// returns how many jobs became ready. Whoever calls it must wake the
+    /// waiting Lease calls when that is not zero: the jobs may be on any
+    /// channel, and nobody else will (a tick from a Lease call for another
+    /// channel, not noticed, left a due job waiting for the whole of its
+    /// workers' Lease wait).
+    pub fn tick(&mut self, now: i64) -> u32 {
+        let mut ready = 0;
         while let Some((at, id)) = self.deferred.first().cloned() {
             if at > now {
                 break;
@@ -205,6 +347,7 @@ impl Schedule {
                     .entry(relay_channel(&e.job))
                     .or_default()
                     .insert(ReadyKey::of(&e.job));
+                ready += 1;
             }
         }
         while let Some((until, id)) = self.leases.first().cloned() {
@@ -224,9 +367,12 @@ impl Schedule {
                     .entry(relay_channel(&e.job))
                     .or_default()
                     .insert(ReadyKey::of(&e.job));
+                ready += 1;
             }
         }
         self.workers.retain(|_, w| now - w.last_seen < WORKER_GONE);
+        self.expire_deleted(now);
+        ready
     }
 
     /// Voids every lease held for `relay`'s jobs: the relay's process
@@ -265,6 +411,20 @@ impl Schedule {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The channel of a queued job.
+    pub fn channel_of(&self, queue_id: &str) -> Option<String> {
+        self.jobs.get(queue_id).map(|e| e.job.channel.clone())
+    }
+
+    /// Whether a job of `channel` is ready for some relay: after a report
+    /// frees a slot of a channel at its `max_workers`, waiting workers
+    /// must be woken to take it.
+    pub fn has_ready_on(&self, channel: &str) -> bool {
+        self.ready
+            .iter()
+            .any(|((_, c), set)| c == channel && !set.is_empty())
     }
 
     fn active_on(&self, channel: &str) -> u32 {
@@ -493,15 +653,34 @@ impl Schedule {
         Ok(())
     }
 
-    /// Forgets a job. The relay that holds its file removes the file when
-    /// its worker's next report for it answers "not found".
-    pub fn delete(&mut self, queue_id: &str) -> Result<(), Error> {
-        if !self.jobs.contains_key(queue_id) {
+    /// Deletes a job for an operator. The relay that holds its file learns
+    /// of it from its next Lease answer (or, should it restart first, from
+    /// the answer to its resubmission) and removes the file; the deletion
+    /// is kept until the relay confirms. A worker holding the job finishes
+    /// its attempt; its report is then refused (not found).
+    pub fn delete(&mut self, queue_id: &str, now: i64) -> Result<(), Error> {
+        let Some(e) = self.jobs.get(queue_id) else {
             return Err(Error::NotFound(queue_id.to_string()));
-        }
+        };
+        let tombstone = Tombstone {
+            queue_id: queue_id.to_string(),
+            relay: e.job.relay.clone(),
+            channel: e.job.channel.clone(),
+            at: now,
+        };
+        let holder = e.lease.as_ref().map(|l| l.worker.clone());
+        self.state.delete_job_by_operator(&tombstone)?;
         self.unindex(queue_id);
-        self.state.delete_job(queue_id)?;
         self.jobs.remove(queue_id);
+        // The lease counted against the channel's max_workers; its report
+        // will be refused, so give the slot back now.
+        if let Some(w) = holder.and_then(|h| self.workers.get_mut(&h)) {
+            w.leased = w.leased.saturating_sub(1);
+            if w.leased == 0 {
+                w.since = now;
+            }
+        }
+        self.remember_deleted(tombstone);
         Ok(())
     }
 

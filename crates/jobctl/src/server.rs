@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mail_core::Shutdown;
+use mail_core::grpc::{GrpcError, Identity, Role, ServerTls};
 use mail_proto::jobctl::v1::job_controller_server::{JobController as Api, JobControllerServer};
 use mail_proto::jobctl::v1::{
     Ack, JobRef, JobState, LeaseRequest, LeaseResponse, ListRequest, ListResponse, Outcome,
@@ -17,13 +18,31 @@ use tonic::{Request, Response, Status};
 
 use crate::config::JobctlConfig;
 use crate::error::Error;
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, Submitted};
 use crate::state::{State, WalSync};
 
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Who may call what: relays feed and drain the queue, operators look at
+/// and steer it. `RelayStarted` voids leases, so it is the relays' too.
+pub fn policy(method: &str) -> &'static [Role] {
+    match method {
+        "Submit" | "Lease" | "Report" | "RelayStarted" => &[Role::Relay],
+        "List" | "Show" | "Stats" | "Hold" | "Release" | "Retry" | "Delete" => &[Role::Operator],
+        _ => &[],
+    }
+}
+
+/// The caller, for the log: its certificate's name, or "-" on a
+/// plaintext listener.
+fn caller<T>(req: &Request<T>) -> String {
+    req.extensions()
+        .get::<Identity>()
+        .map_or_else(|| "-".to_string(), |i| i.name.clone())
 }
 
 struct Metrics {
@@ -90,32 +109,19 @@ impl JobController {
             .map_err(|_| Status::internal("schedule lock poisoned"))
     }
 
-    /// Binds `config.listen` and serves the gRPC API until shutdown; returns
-    /// the bound address.
+    /// Binds `listen` and serves the gRPC API until shutdown, with mutual
+    /// TLS and per-call authorisation ([`policy`]) when `tls` is given;
+    /// returns the bound address.
     pub async fn serve(
         &self,
         listen: std::net::SocketAddr,
+        tls: Option<&ServerTls>,
         shutdown: &Shutdown,
-    ) -> std::io::Result<std::net::SocketAddr> {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("jobctl: bind {listen}: {e}")))?;
-        let addr = listener.local_addr()?;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let svc = self.service();
-        let stop = shutdown.clone();
-        shutdown.spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop.triggered())
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "gRPC server failed");
-            }
-        });
+    ) -> Result<std::net::SocketAddr, GrpcError> {
+        let addr =
+            mail_core::grpc::serve("jobctl.v1", listen, tls, policy, self.service(), shutdown)
+                .await?;
         self.spawn_ticker(shutdown);
-        tracing::info!(%addr, "jobctl.v1 listening");
         Ok(addr)
     }
 
@@ -136,20 +142,23 @@ impl JobController {
                     _ = stop.triggered() => return,
                     _ = every.tick() => {}
                 }
-                let due = match me.schedule.lock() {
-                    Ok(mut s) => {
-                        let t = now();
-                        let due = s.next_due().is_some_and(|d| d <= t);
-                        s.tick(t);
-                        due
-                    }
-                    Err(_) => return,
+                let Ok(mut s) = me.schedule.lock() else {
+                    return;
                 };
-                if due {
-                    me.work.notify_waiters();
-                }
+                me.tick(&mut s);
             }
         });
+    }
+
+    /// Ticks the schedule and wakes every waiting Lease when a job became
+    /// ready. Every tick must go through here: a tick that moves a due
+    /// job to ready without waking anyone leaves that job's workers asleep
+    /// for their whole Lease wait (the ticker, finding nothing due any
+    /// more, would not wake them either).
+    fn tick(&self, s: &mut Schedule) {
+        if s.tick(now()) > 0 {
+            self.work.notify_waiters();
+        }
     }
 }
 
@@ -164,14 +173,23 @@ impl Api for JobController {
             .job
             .ok_or_else(|| Status::invalid_argument("job is required"))?;
         let channel = job.channel.clone();
-        tracing::info!(queue_id = %job.queue_id, channel = %channel, relay = %job.relay, rcpts = job.recipients.len(), "job submitted");
-        self.lock()?.submit(job, now())?;
+        let (queue_id, relay, rcpts) = (
+            job.queue_id.clone(),
+            job.relay.clone(),
+            job.recipients.len(),
+        );
+        let submitted = self.lock()?.submit(job, now())?;
+        if submitted == Submitted::Deleted {
+            tracing::info!(queue_id = %queue_id, relay = %relay, "resubmitted job was deleted by an operator; the relay removes its file");
+            return Ok(Response::new(SubmitResponse { deleted: true }));
+        }
+        tracing::info!(queue_id = %queue_id, channel = %channel, relay = %relay, rcpts, "job submitted");
         self.wal.sync().await?;
         self.metrics
             .submitted
             .add(1, &[KeyValue::new("channel", channel)]);
         self.work.notify_waiters();
-        Ok(Response::new(SubmitResponse {}))
+        Ok(Response::new(SubmitResponse { deleted: false }))
     }
 
     async fn lease(&self, req: Request<LeaseRequest>) -> Result<Response<LeaseResponse>, Status> {
@@ -184,17 +202,19 @@ impl Api for JobController {
         let lease = Duration::from_secs(u64::from(r.lease_seconds.max(1)));
         let wait = Duration::from_millis(u64::from(r.wait_millis.min(30_000)));
         let deadline = tokio::time::Instant::now() + wait;
+        let mut removed = r.removed;
         loop {
             // Register for a wake-up before looking, so a submit between the
             // look and the wait is not missed.
             let woken = self.work.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let jobs = {
+            let (jobs, deleted, news) = {
                 let mut s = self.lock()?;
-                let t = now();
-                s.tick(t);
-                s.lease(&r.worker_id, &r.relay, &r.channel, r.max_jobs, lease, t)
+                self.tick(&mut s);
+                let (deleted, news) = s.deleted_for(&r.relay, &std::mem::take(&mut removed))?;
+                let jobs = s.lease(&r.worker_id, &r.relay, &r.channel, r.max_jobs, lease, now());
+                (jobs, deleted, news)
             };
             for j in &jobs {
                 // With "attempt reported", this shows how long a due job
@@ -202,10 +222,11 @@ impl Api for JobController {
                 tracing::info!(queue_id = %j.queue_id, worker = %r.worker_id, attempts = j.attempts, "job leased");
             }
             if !jobs.is_empty()
+                || news
                 || tokio::time::Instant::now() >= deadline
                 || self.stop.is_triggered()
             {
-                return Ok(Response::new(LeaseResponse { jobs }));
+                return Ok(Response::new(LeaseResponse { jobs, deleted }));
             }
             let _ = tokio::time::timeout_at(deadline, async {
                 tokio::select! {
@@ -228,9 +249,17 @@ impl Api for JobController {
                 .results
                 .add(1, &[KeyValue::new("outcome", outcome.as_str_name())]);
         }
-        let resp = self
-            .lock()?
-            .report(&r.worker_id, &r.queue_id, r.results, now())?;
+        let (resp, wake) = {
+            let mut s = self.lock()?;
+            let channel = s.channel_of(&r.queue_id);
+            let resp = s.report(&r.worker_id, &r.queue_id, r.results, now())?;
+            // The report freed one of the channel's max_workers slots: a
+            // ready job held back by the limit can go to a waiting worker.
+            (resp, channel.is_some_and(|c| s.has_ready_on(&c)))
+        };
+        if wake {
+            self.work.notify_waiters();
+        }
         self.wal.sync().await?;
         tracing::info!(
             queue_id = %r.queue_id,
@@ -259,36 +288,42 @@ impl Api for JobController {
     }
 
     async fn hold(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
+        let who = caller(&req);
         let id = req.into_inner().queue_id;
         self.lock()?.hold(&id)?;
         self.wal.sync().await?;
-        tracing::info!(queue_id = %id, "held by operator");
+        tracing::info!(queue_id = %id, operator = %who, "held by operator");
         Ok(Response::new(Ack {}))
     }
 
     async fn release(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
+        let who = caller(&req);
         let id = req.into_inner().queue_id;
         self.lock()?.release(&id, now())?;
         self.wal.sync().await?;
-        tracing::info!(queue_id = %id, "released by operator");
+        tracing::info!(queue_id = %id, operator = %who, "released by operator");
         self.work.notify_waiters();
         Ok(Response::new(Ack {}))
     }
 
     async fn retry(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
+        let who = caller(&req);
         let id = req.into_inner().queue_id;
         self.lock()?.retry(&id, now())?;
         self.wal.sync().await?;
-        tracing::info!(queue_id = %id, "retry requested by operator");
+        tracing::info!(queue_id = %id, operator = %who, "retry requested by operator");
         self.work.notify_waiters();
         Ok(Response::new(Ack {}))
     }
 
     async fn delete(&self, req: Request<JobRef>) -> Result<Response<Ack>, Status> {
+        let who = caller(&req);
         let id = req.into_inner().queue_id;
-        self.lock()?.delete(&id)?;
+        self.lock()?.delete(&id, now())?;
         self.wal.sync().await?;
-        tracing::info!(queue_id = %id, "deleted by operator");
+        tracing::info!(queue_id = %id, operator = %who, "deleted by operator; its relay is told to remove the file");
+        // A waiting Lease of the job's relay returns with the news.
+        self.work.notify_waiters();
         Ok(Response::new(Ack {}))
     }
 

@@ -1,5 +1,6 @@
 //! The job controller's durable state: one RocksDB record per job (the
-//! protobuf `Job`) and one per delivery attempt.
+//! protobuf `Job`), one per delivery attempt, and one per job an operator
+//! deleted whose relay has not yet removed the queue file ([`Tombstone`]).
 //!
 //! Writes go to the WAL without waiting for the disk; whoever answers a
 //! relay or worker calls [`WalSync::sync`] first, so what a caller was told
@@ -21,6 +22,45 @@ use crate::error::Error;
 
 const JOB: &[u8] = b"j/";
 const HISTORY: &[u8] = b"h/";
+const DELETED: &[u8] = b"d/";
+
+/// A job an operator deleted, kept until its relay confirms that the queue
+/// file is gone (or, for a relay that never comes back, for a bounded
+/// time): without it the relay's next start would submit the file again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    /// The queue id.
+    pub queue_id: String,
+    /// The relay holding the file.
+    pub relay: String,
+    /// The channel (the spool directory the file is in).
+    pub channel: String,
+    /// When it was deleted, Unix seconds.
+    pub at: i64,
+}
+
+impl Tombstone {
+    /// `relay \0 channel \0 at`: relay and channel names never hold NUL.
+    fn encode(&self) -> Vec<u8> {
+        format!("{}\0{}\0{}", self.relay, self.channel, self.at).into_bytes()
+    }
+
+    fn decode(queue_id: &str, v: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(v).ok()?;
+        let mut parts = text.split('\0');
+        let (relay, channel, at) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self {
+            queue_id: queue_id.to_string(),
+            relay: relay.to_string(),
+            channel: channel.to_string(),
+            at: at.parse().ok()?,
+        })
+    }
+}
+
+fn deleted_key(queue_id: &str) -> Vec<u8> {
+    [DELETED, queue_id.as_bytes()].concat()
+}
 
 /// The state database.
 pub struct State {
@@ -158,9 +198,15 @@ impl State {
         Ok(())
     }
 
-    /// Removes a job and its history, recording a last attempt if given.
+    /// Removes a job and its history.
     pub fn delete_job(&self, queue_id: &str) -> Result<(), Error> {
         let mut b = WriteBatch::default();
+        Self::delete_in(&mut b, queue_id);
+        self.db.write_opt(b, &unsynced())?;
+        Ok(())
+    }
+
+    fn delete_in(b: &mut WriteBatch, queue_id: &str) {
         b.delete(job_key(queue_id));
         let prefix = history_prefix(queue_id);
         let mut end = prefix.clone();
@@ -168,8 +214,47 @@ impl State {
             *last = 1;
         }
         b.delete_range(prefix, end);
+    }
+
+    /// Removes a job and its history and records its tombstone, atomically.
+    pub fn delete_job_by_operator(&self, t: &Tombstone) -> Result<(), Error> {
+        let mut b = WriteBatch::default();
+        Self::delete_in(&mut b, &t.queue_id);
+        b.put(deleted_key(&t.queue_id), t.encode());
         self.db.write_opt(b, &unsynced())?;
         Ok(())
+    }
+
+    /// Forgets tombstones (their relay removed the files, or they are too
+    /// old). Not synced: a tombstone that comes back after a crash is only
+    /// confirmed once more.
+    pub fn forget_deleted<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
+        let mut b = WriteBatch::default();
+        for id in ids {
+            b.delete(deleted_key(id));
+        }
+        self.db.write_opt(b, &unsynced())?;
+        Ok(())
+    }
+
+    /// Every stored tombstone.
+    pub fn load_deleted(&self) -> Result<Vec<Tombstone>, Error> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(DELETED, Direction::Forward))
+        {
+            let (k, v) = item?;
+            if !k.starts_with(DELETED) {
+                break;
+            }
+            let id = String::from_utf8_lossy(&k[DELETED.len()..]).into_owned();
+            match Tombstone::decode(&id, &v) {
+                Some(t) => out.push(t),
+                None => tracing::warn!(queue_id = %id, "unreadable deletion record ignored"),
+            }
+        }
+        Ok(out)
     }
 
     /// The attempt history of a job, oldest first.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mail_jobctl::schedule::Schedule;
+use mail_jobctl::schedule::{Schedule, Submitted};
 use mail_jobctl::state::State;
 use mail_jobctl::{ChannelPolicy, JobctlConfig};
 use mail_proto::jobctl::v1::{Job, JobState, Outcome, Recipient, RecipientResult, RetryPolicy};
@@ -12,13 +12,11 @@ use mail_proto::jobctl::v1::{Job, JobState, Outcome, Recipient, RecipientResult,
 fn config(dir: &std::path::Path) -> JobctlConfig {
     let mut channels = BTreeMap::new();
     channels.insert("tcp_local".to_string(), ChannelPolicy { max_workers: 2 });
-    JobctlConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        state_dir: dir.to_path_buf(),
-        max_lease: Duration::from_secs(300),
-        default_channel: ChannelPolicy::default(),
-        channels,
-    }
+    let mut c = JobctlConfig::new("127.0.0.1:0".parse().expect("addr"), dir);
+    c.max_lease = Duration::from_secs(300);
+    c.channels = channels;
+    c.forget_deleted_after = Duration::from_secs(1000);
+    c
 }
 
 fn open(dir: &std::path::Path, now: i64) -> Schedule {
@@ -231,8 +229,8 @@ fn operator_commands_and_stats() {
     s.submit(job("b", 0, &["b@x.net"]), 0).expect("submit");
     s.submit(job("c", 0, &["c@x.net"]), 0).expect("submit");
     s.hold("a").expect("hold");
-    s.delete("b").expect("delete");
-    assert!(s.delete("b").is_err());
+    s.delete("b", 1).expect("delete");
+    assert!(s.delete("b", 1).is_err());
     assert_eq!(lease(&mut s, "w", 5, 1), ["c"]);
     let (channels, workers) = s.stats();
     assert_eq!(channels.len(), 1);
@@ -306,4 +304,90 @@ fn a_restarted_relay_gets_its_leased_jobs_back_at_once() {
         err.to_string().contains("leased by relay-b/tcp_local/0"),
         "{err}"
     );
+}
+
+#[test]
+fn a_deleted_job_is_not_queued_again_until_its_relay_confirms_the_file_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    for id in ["a", "b"] {
+        assert_eq!(
+            s.submit(job(id, 0, &["x@x.net"]), 0).expect("submit"),
+            Submitted::Queued
+        );
+    }
+    // "a" is leased when the operator deletes it: its slot of the
+    // channel's two comes back at once (its report will be refused).
+    assert_eq!(lease(&mut s, "w1", 1, 1), ["a"]);
+    s.delete("a", 2).expect("delete a");
+    s.delete("b", 2).expect("delete b");
+    assert!(
+        s.report("w1", "a", vec![result("x@x.net", Outcome::Delivered)], 3)
+            .is_err()
+    );
+    assert_eq!(
+        s.stats().1[0].leased,
+        0,
+        "the deleted lease no longer counts"
+    );
+
+    // The relay's resubmission (say after its restart) is answered
+    // "deleted", before and after jobctl restarts.
+    assert_eq!(
+        s.submit(job("a", 0, &["x@x.net"]), 3).expect("resubmit"),
+        Submitted::Deleted
+    );
+    drop(s);
+    let mut s = open(dir.path(), 4);
+    assert_eq!(
+        s.submit(job("b", 0, &["x@x.net"]), 4).expect("resubmit"),
+        Submitted::Deleted
+    );
+    assert!(s.list("", JobState::Unspecified, 0).is_empty());
+
+    // Lease answers list them until the relay confirms; only the first
+    // listing is news (a waiting Lease returns early for news only).
+    assert!(s.has_news_for("relay-a"));
+    let (listed, news) = s.deleted_for("relay-a", &[]).expect("deleted");
+    let ids: Vec<&str> = listed.iter().map(|d| d.queue_id.as_str()).collect();
+    assert_eq!((ids, news), (vec!["a", "b"], true));
+    assert_eq!(listed[0].channel, "tcp_local");
+    let (listed, news) = s.deleted_for("relay-a", &["a".into()]).expect("ack a");
+    assert_eq!((listed.len(), news), (1, false));
+    assert!(
+        s.deleted_for("relay-other", &[])
+            .expect("other")
+            .0
+            .is_empty()
+    );
+    drop(s);
+
+    // The confirmation is kept; an unconfirmed deletion is forgotten after
+    // forget_deleted_after (1000 s here).
+    let mut s = open(dir.path(), 10);
+    let (listed, _) = s.deleted_for("relay-a", &[]).expect("deleted");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(s.tick(1001), 0);
+    assert_eq!(s.deleted_for("relay-a", &[]).expect("deleted").0.len(), 1);
+    s.tick(1003);
+    assert!(s.deleted_for("relay-a", &[]).expect("deleted").0.is_empty());
+    assert_eq!(
+        s.submit(job("b", 0, &["x@x.net"]), 1004).expect("resubmit"),
+        Submitted::Queued
+    );
+}
+
+#[test]
+fn tick_counts_the_jobs_it_makes_ready() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = open(dir.path(), 0);
+    s.submit(job("a", 0, &["x@x.net"]), 0).expect("submit");
+    assert_eq!(lease(&mut s, "w", 1, 0), ["a"]);
+    s.report("w", "a", vec![result("x@x.net", Outcome::Retry)], 0)
+        .expect("report");
+    assert_eq!(s.tick(59), 0);
+    assert!(!s.has_ready_on("tcp_local"));
+    assert_eq!(s.tick(60), 1, "due after the first retry interval (60 s)");
+    assert!(s.has_ready_on("tcp_local"));
+    assert_eq!(s.tick(61), 0);
 }

@@ -13,7 +13,11 @@
 //! parameters carried through (RFC 3461), CHUNKING and BINARYMIME
 //! (RFC 3030), STARTTLS (RFC 3207) when the listener has a certificate, and
 //! `X-TRACEPARENT`: a `MAIL FROM` parameter with a W3C `traceparent` so the
-//! transaction's span joins the relay's trace (see [`session`]).
+//! transaction's span joins the relay's trace (see [`session`]), and
+//! `X-DELIVERY-ID`: a `MAIL FROM` parameter naming the relay's queued
+//! message, the same on every attempt, by which the store recognises a
+//! redelivery ([`DeliveryResult::AlreadyDelivered`]). Both are ours, so a
+//! relay sends them only to a server that announces them in LHLO.
 //!
 //! Content policy (see [`mail_smtp_proto::data`]): bare CR/LF is refused
 //! with `554 5.6.11` (SMTP smuggling), NUL and lines over 998 octets with

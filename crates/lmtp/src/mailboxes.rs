@@ -97,6 +97,9 @@ pub enum RcptVerdict {
 pub enum DeliveryResult {
     /// Stored and synced: `250 2.0.0`.
     Delivered,
+    /// Stored before under the same delivery id (a relay that lost our
+    /// `250` tries again): `250 2.0.0`, nothing stored this time.
+    AlreadyDelivered,
     /// Try later, e.g. `452 4.2.2 Mailbox full` (over quota, grace period).
     TempFail(Reply),
     /// Never, e.g. `552 5.2.2 Mailbox full`.
@@ -144,6 +147,10 @@ pub struct Envelope {
     pub peer: SocketAddr,
     /// The W3C traceparent from `X-TRACEPARENT=`, if any.
     pub traceparent: Option<String>,
+    /// The relay's id of this queued message from `X-DELIVERY-ID=`: the
+    /// same on every attempt, so a store that remembers which recipients
+    /// it stored under it can answer a redelivery without a second copy.
+    pub delivery_id: Option<String>,
     /// When the final dot (or last chunk) arrived.
     pub received_at: SystemTime,
 }

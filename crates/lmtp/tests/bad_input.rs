@@ -323,6 +323,30 @@ async fn traceparent_reaches_the_store() {
 }
 
 #[tokio::test]
+async fn delivery_id_is_announced_and_reaches_the_store() {
+    let server = start(|_| {}).await;
+    let mut raw = Raw::connect(server.addr).await;
+    let lhlo = raw.cmd("LHLO relay.test", 250).await;
+    assert!(lhlo.lines.iter().any(|l| l == "X-DELIVERY-ID"), "{lhlo:?}");
+    raw.cmd(
+        &format!("{MAIL} X-DELIVERY-ID=mta-inbound:0123ABCD+2B1"),
+        250,
+    )
+    .await;
+    raw.cmd("RCPT TO:<alice@example.org>", 250).await;
+    raw.cmd("DATA", 354).await;
+    raw.send(b"Subject: t\r\n\r\n.\r\n").await;
+    assert_eq!(raw.reply().await.code, 250);
+    let store = server.store.clone();
+    assert!(eventually(|| !store.deliveries().is_empty()).await);
+    assert_eq!(
+        store.deliveries()[0].envelope.delivery_id.as_deref(),
+        Some("mta-inbound:0123ABCD+1")
+    );
+    raw.cmd(&format!("{MAIL} X-DELIVERY-ID=+zz"), 501).await;
+}
+
+#[tokio::test]
 async fn data_timeout_mid_message_closes_with_421_and_delivers_nothing() {
     let server = start(|c| c.data_timeout = std::time::Duration::from_millis(300)).await;
     let mut raw = Raw::ready(server.addr).await;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod cert;
 pub mod dirconf;
 pub mod domain;
 pub mod group;
+pub mod grpc;
 pub mod http;
 pub mod queue;
 pub mod route;
@@ -44,6 +46,8 @@ enum Command {
     Route(route::RouteArgs),
     /// The message store: quotas, mailboxes, reconstruct, snapshot/restore, export/import.
     Store(store::StoreArgs),
+    /// The control plane's CA: create it, issue and show certificates.
+    Cert(cert::CertArgs),
 }
 
 /// Entry point of the `mailctl` binary.
@@ -69,6 +73,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Queue(args) => queue::run(args).await,
             Command::Store(args) => store::run(args).await,
+            Command::Cert(args) => cert::run(args).await,
             // Its exit status says whether the address routes.
             Command::Route(args) => return route::run(args).await,
         };

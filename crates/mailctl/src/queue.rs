@@ -1,12 +1,10 @@
 //! `mailctl queue`: list and steer the delivery queue through the job
 //! controller's gRPC API.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_proto::jobctl::v1::{Job, JobRef, JobState, ListRequest, Outcome, StatsRequest};
-use tonic::transport::Channel;
 
 /// Arguments of `mailctl queue`.
 #[derive(Debug, clap::Args)]
@@ -14,6 +12,9 @@ pub struct QueueArgs {
     /// The job controller, as `host:port` or `http://host:port`.
     #[arg(long, env = "TIERMAIL_JOBCTL", value_name = "ADDR")]
     pub jobctl: String,
+    /// The operator's certificate (jobctl with mutual TLS).
+    #[command(flatten)]
+    pub tls: crate::grpc::TlsArgs,
     #[command(subcommand)]
     command: QueueCommand,
 }
@@ -98,23 +99,6 @@ fn when(t: i64) -> String {
     }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<JobControllerClient<Channel>> {
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Channel::from_shared(url.clone())
-        .with_context(|| format!("bad job controller address {addr}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30));
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the job controller at {url}"))?;
-    Ok(JobControllerClient::new(channel))
-}
-
 fn print_job_line(j: &Job) {
     println!(
         "{:<28} {:<10} {:<12} {:>8} {:>3} {:<12} {} -> {}",
@@ -135,9 +119,23 @@ fn print_job_line(j: &Job) {
 
 /// Runs `mailctl queue ...`.
 pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
-    let mut c = connect(&args.jobctl).await?;
+    let channel = crate::grpc::connect(&args.jobctl, &args.tls, "the job controller").await?;
+    let mut c = JobControllerClient::new(channel);
+    match command(&mut c, args.command).await {
+        Err(e) => match e.downcast::<tonic::Status>() {
+            Ok(s) => Err(crate::grpc::status("jobctl", s)),
+            Err(e) => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+async fn command(
+    c: &mut JobControllerClient<tonic::transport::Channel>,
+    command: QueueCommand,
+) -> anyhow::Result<()> {
     let r = |id: String| JobRef { queue_id: id };
-    match args.command {
+    match command {
         QueueCommand::List {
             channel,
             state,

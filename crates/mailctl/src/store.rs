@@ -7,7 +7,6 @@
 //! (the whole store). They refuse to run while the service holds the store.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use mail_proto::store::admin::v1::store_admin_client::StoreAdminClient;
@@ -26,6 +25,9 @@ pub struct StoreArgs {
     /// (its `[admin] listen`; `mailctl up` lists it as `store_admin_grpc`).
     #[arg(long, env = "TIERMAIL_STORE_ADMIN", value_name = "ADDR", global = true)]
     pub admin: Option<String>,
+    /// The operator's certificate (an admin API with mutual TLS).
+    #[command(flatten)]
+    pub tls: crate::grpc::TlsArgs,
     #[command(subcommand)]
     command: StoreCommand,
 }
@@ -131,29 +133,22 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
                 "no store admin address: pass --admin ADDR or set TIERMAIL_STORE_ADMIN \
                  (or --config MAILSTORE.toml for the offline commands)",
             )?;
-            online(&addr, cmd).await
+            online(&addr, &args.tls, cmd).await
         }
     }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<StoreAdminClient<Channel>> {
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let channel = Channel::from_shared(url.clone())
-        .with_context(|| format!("bad store admin address {addr}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the store admin API at {url}"))?;
+async fn connect(
+    addr: &str,
+    tls: &crate::grpc::TlsArgs,
+) -> anyhow::Result<StoreAdminClient<Channel>> {
+    let channel = crate::grpc::connect(addr, tls, "the store admin API").await?;
     Ok(StoreAdminClient::new(channel).max_decoding_message_size(64 << 20))
 }
 
 /// A readable error from a gRPC status.
 fn grpc(what: &str, s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {} ({:?})", s.message(), s.code())
+    crate::grpc::status(what, s)
 }
 
 /// Relative paths are taken from the current directory: the store resolves
@@ -192,8 +187,8 @@ fn since(unix: i64) -> String {
     format!("over for {}s", (now - unix).max(0))
 }
 
-async fn online(addr: &str, cmd: StoreCommand) -> anyhow::Result<()> {
-    let mut c = connect(addr).await?;
+async fn online(addr: &str, tls: &crate::grpc::TlsArgs, cmd: StoreCommand) -> anyhow::Result<()> {
+    let mut c = connect(addr, tls).await?;
     match cmd {
         StoreCommand::Reconstruct { user, all, .. } => {
             let r = c

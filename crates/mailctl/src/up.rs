@@ -54,6 +54,9 @@ struct Layout {
     directory: PathBuf,
     /// The demo accounts in that directory.
     users: Vec<DemoUser>,
+    /// The control plane's CA and certificates (mutual TLS for jobctl.v1
+    /// and store.admin.v1).
+    control: crate::cert::UpPki,
 }
 
 impl Layout {
@@ -105,7 +108,7 @@ state_dir = {:?}
 
 /// The message store: file directory, one partition, LMTP on loopback,
 /// IMAP and POP3 with STARTTLS (plaintext logins only after TLS), and the
-/// (unauthenticated, loopback-only) gRPC admin API.
+/// gRPC admin API (its mutual TLS section is appended by `start_all`).
 fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
     let store = l.dir.join("data").join("store");
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
@@ -128,7 +131,7 @@ fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<S
 fn relay_common(l: &Layout, binary: &str, e: &Endpoints, routing: &Path) -> anyhow::Result<String> {
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
     Ok(format!(
-        "routing = {:?}\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n{}\n[spool]\ndir = {:?}\n\n[delivery]\njobctl = \"http://{}\"\nrelay = \"{binary}\"\nhostname = \"{binary}.{DEMO_DOMAIN}\"\n",
+        "routing = {:?}\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n{}\n[spool]\ndir = {:?}\n\n[delivery]\njobctl = \"https://{}\"\nrelay = \"{binary}\"\nhostname = \"{binary}.{DEMO_DOMAIN}\"\n",
         routing.display().to_string(),
         base_config(l, binary),
         l.tls.cert.display().to_string(),
@@ -273,7 +276,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    for sub in ["etc", "run", "log", "tls", "data"] {
+    for sub in ["etc", "run", "log", "tls", "data", "pki"] {
         std::fs::create_dir_all(dir.join(sub))
             .with_context(|| format!("creating {}", dir.join(sub).display()))?;
     }
@@ -294,12 +297,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ],
     )?;
     let (directory, users) = write_demo_directory(&dir)?;
+    let control = crate::cert::UpPki::create(&dir.join("pki"), args.host)?;
     let layout = Layout {
         dir: dir.clone(),
         host: args.host,
         tls,
         directory,
         users,
+        control,
     };
 
     ensure_binaries(&bin_dir).await?;
@@ -366,10 +371,9 @@ async fn start_all(
             );
         }
         let config_path = layout.dir.join("etc").join(format!("{}.toml", spec.binary));
-        std::fs::write(
-            &config_path,
-            (spec.config)(layout, spec.binary, &endpoints)?,
-        )?;
+        let mut config = (spec.config)(layout, spec.binary, &endpoints)?;
+        config.push_str(&layout.control.section(spec.binary));
+        std::fs::write(&config_path, config)?;
         let ports_file = layout.ports_file(spec.binary);
         let _ = std::fs::remove_file(&ports_file);
         let log = layout.dir.join("log").join(format!("{}.log", spec.binary));
@@ -411,6 +415,9 @@ async fn start_all(
         "tls_ca".into(),
         layout.tls.cert.display().to_string().into(),
     );
+    for (k, v) in layout.control.endpoints() {
+        endpoints.insert(k.into(), v.into());
+    }
     let json = serde_json::to_string_pretty(&endpoints)?;
     mail_core::service::write_atomically(&layout.dir.join("endpoints.json"), json.as_bytes())?;
     Ok(endpoints)
@@ -495,6 +502,17 @@ fn print_summary(
                 u["address"].as_str().unwrap_or(""),
                 u["password"].as_str().unwrap_or("")
             );
+        }
+    }
+    println!();
+    println!("mailctl queue/store use the operator certificate (mutual TLS):");
+    for (var, key) in [
+        ("TIERMAIL_GRPC_CA", "control_ca"),
+        ("TIERMAIL_GRPC_CERT", "operator_cert"),
+        ("TIERMAIL_GRPC_KEY", "operator_key"),
+    ] {
+        if let Some(serde_json::Value::String(v)) = endpoints.get(key) {
+            println!("  export {var}={v}");
         }
     }
     println!();

@@ -6,14 +6,17 @@
 //! entry (through the same cached handle LMTP uses, whose cache a change
 //! clears), so the next delivery enforces the new limits.
 //!
-//! The API is unauthenticated: it must listen on loopback or a private
-//! network only (see [`AdminConfig`]).
+//! Callers are authenticated by mutual TLS with the deployment CA and
+//! every method is for operators only ([`policy`]); without `[admin.tls]`
+//! the API is unauthenticated and listens on loopback only (see
+//! [`AdminConfig`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mail_core::Shutdown;
+use mail_core::grpc::{GrpcError, Role, ServerTls};
 use mail_directory::{Directory, DirectoryError, User, UserChange};
 use mail_proto::store::admin::v1::store_admin_server::{StoreAdmin, StoreAdminServer};
 use mail_proto::store::admin::v1::{
@@ -28,41 +31,39 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-/// `[admin]`: where the gRPC admin API listens.
+/// `[admin]`: where the gRPC admin API listens and who may call it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address and port (port 0 picks one; it is published as `admin_grpc`).
-    /// The API has no authentication: keep it on loopback or a private
-    /// network.
+    /// Address and port (port 0 picks one; it is published as
+    /// `admin_grpc`). Without `tls`, loopback only.
     pub listen: SocketAddr,
-    /// Allows a wildcard or public `listen` address, for a network that is
-    /// private by other means (a firewall, a Kubernetes network policy).
+    /// Mutual TLS with the deployment CA; `allow.operator` lists who may
+    /// call. Without it the API is plaintext and unauthenticated.
     #[serde(default)]
-    pub allow_public: bool,
+    pub tls: Option<ServerTls>,
+    /// Serve plaintext on a non-loopback `listen` anyway: only where the
+    /// network authenticates callers itself (a service mesh's mutual TLS).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
 }
 
 impl mail_core::Validate for AdminConfig {
     fn validate(&self, v: &mut mail_core::Validator) {
-        if !self.allow_public && !is_private(&self.listen) {
-            v.error(
-                "listen",
-                "the admin API is unauthenticated: listen on loopback or a private address \
-                 (or set allow_public = true when a firewall protects it)",
-            );
+        mail_core::grpc::check_listen(v, &self.listen, self.tls.as_ref(), self.insecure_plaintext);
+        if let Some(t) = &self.tls {
+            v.section("tls", |v| t.check(v, &[Role::Operator]));
         }
     }
 }
 
-/// Loopback, RFC 1918, link-local or unique-local (RFC 4193) addresses.
-fn is_private(addr: &SocketAddr) -> bool {
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
-        std::net::IpAddr::V6(ip) => {
-            ip.is_loopback()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
+/// Every method is an operator's: the API reads and changes any user's
+/// mail and limits.
+pub fn policy(method: &str) -> &'static [Role] {
+    match method {
+        "GetQuota" | "SetQuota" | "QuotaReport" | "ListMailboxes" | "Reconstruct" | "Snapshot"
+        | "ExportUser" | "ImportUser" | "RestoreUser" => &[Role::Operator],
+        _ => &[],
     }
 }
 
@@ -134,31 +135,23 @@ impl AdminService {
         Self { store, directory }
     }
 
-    /// Binds `listen` and serves until shutdown; returns the bound address.
+    /// Binds `config.listen` and serves until shutdown; returns the bound
+    /// address.
     pub async fn serve(
         &self,
-        listen: SocketAddr,
+        config: &AdminConfig,
         shutdown: &Shutdown,
-    ) -> std::io::Result<SocketAddr> {
-        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("store admin: bind {listen}: {e}"))
-        })?;
-        let addr = listener.local_addr()?;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    ) -> Result<SocketAddr, GrpcError> {
         let svc = StoreAdminServer::new(self.clone());
-        let stop = shutdown.clone();
-        shutdown.spawn(async move {
-            let result = tonic::transport::Server::builder()
-                .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
-                .add_service(svc)
-                .serve_with_incoming_shutdown(incoming, stop.triggered())
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "store admin gRPC server failed");
-            }
-        });
-        tracing::info!(%addr, "store.admin.v1 listening (unauthenticated)");
-        Ok(addr)
+        mail_core::grpc::serve(
+            "store.admin.v1",
+            config.listen,
+            config.tls.as_ref(),
+            policy,
+            svc,
+            shutdown,
+        )
+        .await
     }
 
     async fn directory_user(&self, uid: &str) -> Result<Option<User>, Status> {
@@ -574,10 +567,11 @@ mod tests {
     use super::*;
     use mail_core::{Validate, Validator};
 
-    fn problems(listen: &str, allow_public: bool) -> usize {
+    fn problems(listen: &str, insecure_plaintext: bool) -> usize {
         let cfg = AdminConfig {
             listen: listen.parse().unwrap(),
-            allow_public,
+            tls: None,
+            insecure_plaintext,
         };
         let mut v = Validator::new();
         cfg.validate(&mut v);
@@ -585,25 +579,28 @@ mod tests {
     }
 
     #[test]
-    fn only_private_addresses_unless_allowed() {
-        for ok in [
-            "127.0.0.1:0",
-            "10.1.2.3:7025",
-            "192.168.0.9:1",
-            "[::1]:0",
-            "[fd00::1]:0",
-        ] {
+    fn plaintext_only_on_loopback_unless_declared_insecure() {
+        for ok in ["127.0.0.1:0", "127.0.0.9:7025", "[::1]:0"] {
             assert_eq!(problems(ok, false), 0, "{ok}");
         }
         for bad in [
             "0.0.0.0:7025",
+            "10.1.2.3:7025",
             "203.0.113.5:7025",
             "[::]:0",
-            "[2001:db8::1]:0",
+            "[fd00::1]:0",
         ] {
             assert_eq!(problems(bad, false), 1, "{bad}");
             assert_eq!(problems(bad, true), 0, "{bad}");
         }
+    }
+
+    #[test]
+    fn every_method_is_for_operators_only() {
+        for m in ["GetQuota", "SetQuota", "ExportUser", "RestoreUser"] {
+            assert_eq!(policy(m), &[Role::Operator], "{m}");
+        }
+        assert!(policy("Unknown").is_empty());
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub struct MailstoreConfig {
     /// POP3 (RFC 1939) on users' INBOXes; off when absent.
     #[serde(default)]
     pub pop3: Option<mail_pop3::Pop3Config>,
-    /// The gRPC admin API (`store.admin.v1`); off when absent. It is
-    /// unauthenticated: loopback or a private network only.
+    /// The gRPC admin API (`store.admin.v1`); off when absent. Mutual TLS
+    /// with the deployment CA, operators only; plaintext on loopback only.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
 }

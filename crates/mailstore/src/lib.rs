@@ -40,9 +40,9 @@ pub enum Error {
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),
-    /// The admin API could not bind its address.
+    /// The admin API could not start (its address, its TLS files).
     #[error("{0}")]
-    Admin(std::io::Error),
+    Admin(#[from] mail_core::grpc::GrpcError),
 }
 
 /// Opens the store and directory and starts the listeners; returns once
@@ -90,12 +90,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     }
     if let Some(a) = &cfg.admin {
         let admin = admin::AdminService::new(store.clone(), directory.clone());
-        let addr = admin
-            .serve(a.listen, &ctx.shutdown)
-            .await
-            .map_err(Error::Admin)?;
+        let addr = admin.serve(a, &ctx.shutdown).await?;
         ctx.publish_port("admin_grpc", addr);
     }
+    spawn_forgetting(&store, &ctx.shutdown);
     // Close the committer cleanly once sessions have drained.
     let stop = ctx.shutdown.clone();
     tokio::spawn(async move {
@@ -103,4 +101,24 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         store.close();
     });
     Ok(())
+}
+
+/// Forgets, every ten minutes, the deliveries remembered longer than
+/// `store.redelivery_window` (see `X-DELIVERY-ID` in docs/store.md).
+fn spawn_forgetting(store: &mail_store::Store, shutdown: &mail_core::Shutdown) {
+    let (store, stop) = (store.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = stop.triggered() => return,
+                _ = every.tick() => {}
+            }
+            match store.run(|s| s.forget_old_deliveries()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(forgotten = n, "old delivery ids forgotten"),
+                Err(e) => tracing::warn!(error = %e, "cannot forget old delivery ids"),
+            }
+        }
+    });
 }

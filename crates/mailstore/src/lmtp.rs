@@ -155,12 +155,15 @@ impl Mailboxes for StoreMailboxes {
         for (i, t) in rcpts.iter().enumerate() {
             if let Ok(Some(u)) = self.directory.user(&t.account).await {
                 ok.push(i);
-                chosen.push(store_recipient(&u, t.folder.clone()));
+                let mut r = store_recipient(&u, t.folder.clone());
+                r.rcpt = Some(t.recipient.address.to_string());
+                chosen.push(r);
             }
         }
         let opts = DeliverOptions {
             internal_date: Some(msg.envelope.received_at),
             guaranteed: self.guaranteed,
+            delivery_id: msg.envelope.delivery_id.clone(),
         };
         let results = self
             .store
@@ -170,6 +173,7 @@ impl Mailboxes for StoreMailboxes {
         let mut out: Vec<DeliveryResult> = rcpts.iter().map(|_| temp()).collect();
         for (slot, result) in ok.iter().zip(results) {
             out[*slot] = match result {
+                Ok(d) if d.redelivery => DeliveryResult::AlreadyDelivered,
                 Ok(d) => {
                     if d.quota_warning {
                         tracing::warn!(user = %rcpts[*slot].account, "quota warning threshold crossed");
@@ -199,6 +203,7 @@ impl StoreMailboxes {
         let opts = DeliverOptions {
             internal_date: None,
             guaranteed: true,
+            delivery_id: None,
         };
         let results = self
             .store

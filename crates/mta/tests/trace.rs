@@ -56,3 +56,19 @@ async fn envelopes_carry_the_receiving_trace() {
     assert_eq!(tps[2].0, "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_ne!(tps[2].1, "00f067aa0ba902b7");
 }
+
+/// `X-DELIVERY-ID` is between a relay and its stores (LMTP): an SMTP
+/// listener neither announces nor takes it, even one that takes our trace
+/// context.
+#[tokio::test]
+async fn delivery_id_is_refused_over_smtp() {
+    let server = start(|cfg| cfg.accept_traceparent = true).await;
+    let mut raw = Raw::ready(server.addr).await;
+    let ehlo = raw.cmd("EHLO client.example.net", 250).await;
+    assert!(!ehlo.text().contains("X-DELIVERY-ID"), "{ehlo:?}");
+    let r = raw
+        .cmd("MAIL FROM:<bob@example.net> X-DELIVERY-ID=relay:Q1", 555)
+        .await;
+    assert!(r.text().contains("5.5.4"), "{r:?}");
+    raw.cmd("MAIL FROM:<bob@example.net>", 250).await;
+}

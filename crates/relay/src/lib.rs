@@ -43,9 +43,9 @@ pub enum Error {
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),
-    /// The jobctl address is not a URL.
+    /// The jobctl address or the relay's certificate is unusable.
     #[error("delivery.jobctl: {0}")]
-    Jobctl(#[from] tonic::transport::Error),
+    Jobctl(#[from] mail_core::grpc::GrpcError),
     /// The delivery workers would not start.
     #[error("delivery: {0}")]
     Delivery(#[from] mail_delivery::Error),
@@ -77,8 +77,13 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
     let directory = mail_directory::open(&cfg.directory).await?;
     let router = Arc::new(mail_routing::Router::load(&cfg.routing)?);
     let spool = Spool::open(&cfg.spool)?;
-    let jobctl =
-        mail_delivery::Jobctl::new(&cfg.delivery.jobctl, &cfg.delivery.relay, router.clone())?;
+    let jobctl = mail_delivery::Jobctl::new(
+        &cfg.delivery.jobctl,
+        cfg.delivery.jobctl_tls.as_ref(),
+        &cfg.delivery.relay,
+        router.clone(),
+        spool.clone(),
+    )?;
 
     let backlog = spool.scan().await?;
     if !backlog.corrupt.is_empty() {
@@ -182,6 +187,7 @@ fn start_workers(relay: &Relay, cfg: &RelayConfig, ctx: &Context) -> Result<(), 
         relay.router.channels(),
         relay.spool.clone(),
         relay.dsn.clone(),
+        &relay.jobctl,
         &ctx.shutdown,
     )?;
     tracing::info!(channels = ?workers.per_channel, "delivery workers started");

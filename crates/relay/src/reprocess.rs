@@ -75,12 +75,12 @@ pub fn start(relay: Relay, cfg: ReprocessConfig, shutdown: &Shutdown) {
                     max_jobs: 1,
                     lease_seconds: u32::try_from(cfg.lease.as_secs().max(1)).unwrap_or(u32::MAX),
                     wait_millis: 2000,
+                    removed: Vec::new(),
                 };
-                let mut client = relay.jobctl.client();
                 let jobs = tokio::select! {
                     _ = stop.triggered() => break,
-                    r = client.lease(lease) => match r {
-                        Ok(r) => r.into_inner().jobs,
+                    r = relay.jobctl.lease(lease) => match r {
+                        Ok(jobs) => jobs,
                         Err(e) => {
                             tracing::warn!(error = %e, "reprocess: jobctl lease failed");
                             tokio::time::sleep(Duration::from_secs(1)).await;

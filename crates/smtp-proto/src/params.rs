@@ -4,7 +4,9 @@
 //! Known: SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531),
 //! RET and ENVID (RFC 3461 4.3, 4.4), AUTH (RFC 4954 5), NOTIFY and ORCPT
 //! (RFC 3461 4.1, 4.2) and our own X-TRACEPARENT (a W3C `traceparent`
-//! carried from the relay to the store so both ends share one trace).
+//! carried from the relay to the store so both ends share one trace) and
+//! X-DELIVERY-ID (the relay's stable id of one queued message, by which
+//! a store recognises a redelivery of what it has already stored).
 //! Anything else is `555 5.5.4` (RFC 5321 4.1.1.11). Whether the server
 //! announced the extension is the server's check, not the parser's.
 
@@ -75,6 +77,8 @@ pub struct MailParams {
     pub auth: Option<String>,
     /// W3C trace context from `X-TRACEPARENT=`.
     pub traceparent: Option<String>,
+    /// The relay's delivery id from `X-DELIVERY-ID=`, xtext-decoded.
+    pub delivery_id: Option<String>,
 }
 
 /// Parameters of RCPT TO.
@@ -90,6 +94,8 @@ pub struct RcptParams {
 const MAX_ENVID: usize = 100;
 /// RFC 3461 4.2: ORCPT at most 500 characters.
 const MAX_ORCPT: usize = 500;
+/// Our limit for X-DELIVERY-ID (a relay name and a queue id).
+pub const MAX_DELIVERY_ID: usize = 200;
 
 /// Splits ` KEY=value KEY2` into (keyword, value) pairs. RFC 5321 4.1.2:
 /// `esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")`,
@@ -205,6 +211,18 @@ impl MailParams {
                         return Err(Error::InvalidParameter("X-TRACEPARENT"));
                     }
                     set(&mut p.traceparent, v.to_ascii_lowercase(), "X-TRACEPARENT")?;
+                }
+                // xtext (RFC 3461 4) of printable ASCII.
+                "X-DELIVERY-ID" => {
+                    let v = need(value, "X-DELIVERY-ID")?;
+                    let id = xtext::decode(v)
+                        .filter(|id| {
+                            !id.is_empty()
+                                && id.len() <= MAX_DELIVERY_ID
+                                && id.bytes().all(|b| b.is_ascii_graphic())
+                        })
+                        .ok_or(Error::InvalidParameter("X-DELIVERY-ID"))?;
+                    set(&mut p.delivery_id, id, "X-DELIVERY-ID")?;
                 }
                 _ => return Err(Error::unsupported(key)),
             }
@@ -338,6 +356,21 @@ mod tests {
             "needs a space after the path"
         );
         assert!(MailParams::parse(" =1").is_err());
+    }
+
+    #[test]
+    fn delivery_id() {
+        let p = MailParams::parse(" X-DELIVERY-ID=mta-1:0123+2BAB").expect("id");
+        assert_eq!(p.delivery_id.as_deref(), Some("mta-1:0123+AB"));
+        for bad in [
+            " X-DELIVERY-ID",
+            " X-DELIVERY-ID=+20x",
+            " X-DELIVERY-ID=a X-DELIVERY-ID=b",
+        ] {
+            assert!(MailParams::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!(" X-DELIVERY-ID={}", "a".repeat(MAX_DELIVERY_ID + 1));
+        assert!(MailParams::parse(&long).is_err());
     }
 
     #[test]

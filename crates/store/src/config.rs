@@ -59,6 +59,12 @@ pub struct StoreConfig {
     /// Header fields kept in the cache so header searches need no message file.
     #[serde(default = "default_cached_headers")]
     pub cached_headers: Vec<String>,
+    /// How long a delivery made under a relay's delivery id (LMTP
+    /// `X-DELIVERY-ID`) is remembered, so that the relay's redelivery of it
+    /// (after it lost the store's `250`) is answered without a second copy.
+    /// `0s` forgets at once: every redelivery is stored again.
+    #[serde(default = "default_redelivery_window", with = "humantime_serde")]
+    pub redelivery_window: Duration,
 }
 
 /// Quota policy (RFC 9208 semantics, limits passed per call).
@@ -112,6 +118,9 @@ fn default_window() -> Duration {
 }
 fn default_max_batch() -> usize {
     256
+}
+fn default_redelivery_window() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 fn default_cached_headers() -> Vec<String> {
     [
@@ -167,6 +176,7 @@ impl StoreConfig {
             quota: QuotaConfig::default(),
             group_commit: GroupCommitConfig::default(),
             cached_headers: default_cached_headers(),
+            redelivery_window: default_redelivery_window(),
         }
     }
 }

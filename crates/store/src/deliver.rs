@@ -23,6 +23,7 @@ use crate::fsutil;
 use crate::layout;
 use crate::quota::{QuotaLimits, decide};
 use crate::records::IndexRecord;
+use crate::redelivery::{self, Seen};
 use crate::types::{Flags, MailboxEvent, MailboxHandle, SEEN};
 
 /// One recipient of a delivery.
@@ -39,6 +40,10 @@ pub struct Recipient {
     pub quota: QuotaLimits,
     /// Initial flags.
     pub flags: Flags,
+    /// The recipient as the relay named it (LMTP `RCPT TO`): with
+    /// [`DeliverOptions::delivery_id`], the pair a redelivery is
+    /// recognised by.
+    pub rcpt: Option<String>,
 }
 
 impl Recipient {
@@ -50,6 +55,7 @@ impl Recipient {
             mailbox: None,
             quota: QuotaLimits::UNLIMITED,
             flags: Flags::new(),
+            rcpt: None,
         }
     }
 }
@@ -61,6 +67,10 @@ pub struct DeliverOptions {
     pub internal_date: Option<SystemTime>,
     /// The guaranteed-delivery path: quota is counted but never refuses.
     pub guaranteed: bool,
+    /// The relay's id of this message, the same on every attempt (LMTP
+    /// `X-DELIVERY-ID`): a recipient stored under it before (within
+    /// `redelivery_window`) is answered without a second copy.
+    pub delivery_id: Option<String>,
 }
 
 /// A successful delivery to one recipient.
@@ -75,6 +85,9 @@ pub struct Delivered {
     /// True exactly once per crossing of the warning threshold: the caller
     /// should now send the user an over-quota warning.
     pub quota_warning: bool,
+    /// Stored before under the same delivery id: nothing was stored now
+    /// (`mailbox` is empty and `uid` 0).
+    pub redelivery: bool,
 }
 
 /// Where a message being added comes from.
@@ -117,9 +130,41 @@ impl Store {
         }
         let mut results: Vec<Option<Result<Delivered>>> = recipients.iter().map(|_| None).collect();
         let date = opts.internal_date.unwrap_or_else(SystemTime::now);
+        // A redelivery of what is stored already is answered from memory.
+        let mut claims = self.claims();
+        let mut remember: Vec<Option<Vec<u8>>> = recipients.iter().map(|_| None).collect();
+        for (i, r) in recipients.iter().enumerate() {
+            let (Some(id), Some(rcpt)) = (&opts.delivery_id, &r.rcpt) else {
+                continue;
+            };
+            let key = redelivery::key(id, rcpt);
+            match self.check_redelivery(&key, &mut claims) {
+                Ok(Seen::New) => remember[i] = Some(key),
+                Ok(Seen::Before) => {
+                    tracing::info!(delivery_id = %id, rcpt = %rcpt, user = %r.user, "redelivery recognised: not stored again");
+                    results[i] = Some(Ok(Delivered {
+                        mailbox: String::new(),
+                        uid: 0,
+                        uidvalidity: 0,
+                        quota_warning: false,
+                        redelivery: true,
+                    }));
+                }
+                Ok(Seen::Busy) => {
+                    results[i] = Some(Err(StoreError::Commit(
+                        "the same delivery is being stored; try again".into(),
+                    )));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let at_ms = u64::try_from(now_ms()).unwrap_or(0);
         let cache = cache::parse(message, &self.inner.cfg.cached_headers);
         let mut by_partition: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
         for (i, r) in recipients.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
             let part = self
                 .ensure_user(&r.user, r.partition.as_deref())
                 .and_then(|()| self.user_partition(&r.user))
@@ -162,12 +207,16 @@ impl Store {
                             name: name.clone(),
                         }
                     })?;
-                    let added = self.add_message(
+                    let record = remember[i]
+                        .as_deref()
+                        .map_or_else(Vec::new, |k| redelivery::remember(k, at_ms));
+                    let added = self.add_message_with(
                         &src,
                         id,
                         &r.flags,
                         Some((&r.quota, opts.guaranteed)),
                         None,
+                        record,
                     )?;
                     Ok((id, name, added))
                 });
@@ -192,15 +241,18 @@ impl Store {
                     uid: added.uid,
                     uidvalidity: added.uidvalidity,
                     quota_warning: added.quota_warning,
+                    redelivery: false,
                 }
             }));
         }
+        drop(claims);
         results
             .into_iter()
             .map(|r| {
                 let r =
                     r.unwrap_or_else(|| Err(StoreError::Invalid("recipient not processed".into())));
                 self.inner.metrics.delivered(match &r {
+                    Ok(d) if d.redelivery => "redelivery",
                     Ok(_) => "delivered",
                     Err(e) if e.is_temporary() => "temporary",
                     Err(_) => "refused",
@@ -262,6 +314,7 @@ impl Store {
             uid: added.uid,
             uidvalidity: added.uidvalidity,
             quota_warning: added.quota_warning,
+            redelivery: false,
         })
     }
 
@@ -302,6 +355,19 @@ impl Store {
         flags: &Flags,
         quota: Option<(&QuotaLimits, bool)>,
         seen_for: Option<&str>,
+    ) -> Result<(Added, Ticket)> {
+        self.add_message_with(src, id, flags, quota, seen_for, Vec::new())
+    }
+
+    /// [`Store::add_message`], committing `record` with the message's rows.
+    pub(crate) fn add_message_with(
+        &self,
+        src: &Source<'_>,
+        id: u64,
+        flags: &Flags,
+        quota: Option<(&QuotaLimits, bool)>,
+        seen_for: Option<&str>,
+        record: Vec<Op>,
     ) -> Result<(Added, Ticket)> {
         let st = self.state(id)?;
         let owner = lock(&st).rec.owner.clone();
@@ -392,6 +458,7 @@ impl Store {
             if let Some(user) = seen_for {
                 ops.push(Op::Put(Cf::Seen, key::seen(id, user, uid), Vec::new()));
             }
+            ops.extend(record.iter().cloned());
             let ticket = self.commit(ops, dirs);
             let added = Added {
                 uid,

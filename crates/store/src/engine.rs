@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub deferred: Mutex<Vec<(u64, PendingUnlink)>>,
     pub unlink_seq: AtomicU64,
     pub last_uidvalidity: AtomicU32,
+    /// Deliveries under way by (delivery id, recipient).
+    pub redeliveries: crate::redelivery::InFlight,
 }
 
 /// Locks a mutex, ignoring poisoning: state is only mutated after every
@@ -112,6 +114,7 @@ impl Store {
                 deferred: Mutex::default(),
                 unlink_seq: AtomicU64::new(0),
                 last_uidvalidity: AtomicU32::new(now),
+                redeliveries: Default::default(),
             }),
         };
         store.recover()?;

@@ -49,6 +49,7 @@ mod metrics;
 mod quota;
 mod reconstruct;
 mod records;
+mod redelivery;
 mod snapshot;
 mod types;
 

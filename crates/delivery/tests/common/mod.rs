@@ -68,19 +68,15 @@ impl Jobctl {
     pub async fn start(channels: &[(&str, RetryPolicy)]) -> Jobctl {
         let dir = tempfile::tempdir().expect("tempdir");
         let shutdown = Shutdown::new();
-        let cfg = JobctlConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            state_dir: dir.path().to_path_buf(),
-            max_lease: Duration::from_secs(60),
-            default_channel: ChannelPolicy::default(),
-            channels: channels
-                .iter()
-                .map(|(n, _)| (n.to_string(), ChannelPolicy { max_workers: 4 }))
-                .collect(),
-        };
+        let mut cfg = JobctlConfig::new("127.0.0.1:0".parse().expect("addr"), dir.path());
+        cfg.max_lease = Duration::from_secs(60);
+        cfg.channels = channels
+            .iter()
+            .map(|(n, _)| (n.to_string(), ChannelPolicy { max_workers: 4 }))
+            .collect();
         let jc = JobController::open(cfg, shutdown.clone()).expect("open jobctl");
         let addr = jc
-            .serve("127.0.0.1:0".parse().expect("addr"), &shutdown)
+            .serve("127.0.0.1:0".parse().expect("addr"), None, &shutdown)
             .await
             .expect("serve");
         Jobctl {

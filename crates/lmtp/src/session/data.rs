@@ -119,6 +119,7 @@ impl<M: Mailboxes> Session<M> {
                         envelope: Envelope {
                             sender,
                             traceparent: params.traceparent.clone(),
+                            delivery_id: params.delivery_id.clone(),
                             params,
                             lhlo,
                             peer: self.peer,
@@ -171,6 +172,13 @@ fn delivery_replies(
             Some(DeliveryResult::Delivered) => {
                 metrics.delivery("delivered");
                 Reply::ok(&format!("<{}> delivered", t.recipient.address))
+            }
+            Some(DeliveryResult::AlreadyDelivered) => {
+                metrics.delivery("redelivery");
+                Reply::ok(&format!(
+                    "<{}> delivered before (X-DELIVERY-ID), not stored again",
+                    t.recipient.address
+                ))
             }
             Some(DeliveryResult::TempFail(r)) => {
                 metrics.delivery("tempfail");

@@ -22,6 +22,7 @@ impl<M: Mailboxes> Session<M> {
             "CHUNKING".into(),                        // RFC 3030
             "BINARYMIME".into(),                      // RFC 3030
             "X-TRACEPARENT".into(),                   // ours: MAIL FROM trace context
+            "X-DELIVERY-ID".into(), // ours: MAIL FROM id that makes a redelivery harmless
         ];
         if can_start_tls {
             lines.push("STARTTLS".into()); // RFC 3207

@@ -52,6 +52,14 @@ impl Session {
                 Reply::with_status(555, (5, 5, 4), "Unsupported parameter X-TRACEPARENT"),
             );
         }
+        // Ours, between a relay and its stores (LMTP) only: never announced here.
+        if m.params.delivery_id.is_some() {
+            return refuse(
+                self,
+                hello,
+                Reply::with_status(555, (5, 5, 4), "Unsupported parameter X-DELIVERY-ID"),
+            );
+        }
         if !shared.limiter.message(self.client.peer.ip()) {
             self.state = State::Ready { hello };
             tracing::info!("message rate limit reached");
