@@ -3,7 +3,8 @@
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
 //! `/metrics`), IP networks and the trusted-proxy login check the stores
-//! and the access-tier proxies share.
+//! and the access-tier proxies share, and the failed-login throttle every
+//! login path uses.
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod cidr;
 pub mod config;
 pub mod listener;
+pub mod login_throttle;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
