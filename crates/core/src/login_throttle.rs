@@ -338,12 +338,14 @@ impl LoginThrottle {
                 e.expire(now, c.window);
                 e.failures = e.failures.saturating_add(1);
                 e.last = now;
-                if limit > 0 && e.failures >= limit && e.locked(now).is_none() {
+                let failures = e.failures;
+                if limit > 0 && failures >= limit && e.locked(now).is_none() {
+                    // Counting starts afresh once the lockout is over.
                     e.locked_until = Some(now + c.lockout);
                     e.failures = 0;
                     lockouts.push(event);
                 }
-                e.failures
+                failures
             };
             let ip_entry = t.ips.get_or_insert_mut(ip_key(ip), || Entry::fresh(now));
             let a = bump(ip_entry, c.ip_lockout_after, "lockout_ip");
