@@ -1,5 +1,13 @@
-//! `mmp`: the IMAP/POP proxy.
+//! `mmp`: the IMAP/POP proxy (access tier). Clients know one address; it
+//! checks their password against the directory, finds their store by
+//! `mailHost` and relays the session there (docs/mmp.md).
+
+use mail_core::service::{self, Started};
+use mail_mmp::MmpConfig;
 
 fn main() -> std::process::ExitCode {
-    mail_core::service::main_not_built("mmp", "the IMAP/POP proxy")
+    service::main::<MmpConfig, _, _>("mmp", |cfg, ctx| async move {
+        mail_mmp::start(cfg, &ctx).await?;
+        Ok(Started::Ready)
+    })
 }

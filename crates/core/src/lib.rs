@@ -3,8 +3,9 @@
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
 //! `/metrics`), IP networks and the trusted-proxy login check the stores
-//! and the access-tier proxies share, and the control plane's
-//! authenticated gRPC ([`grpc`]) with its deployment CA ([`pki`]).
+//! and the access-tier proxies share, the failed-login throttle every
+//! login path uses, and the control plane's authenticated gRPC ([`grpc`])
+//! with its deployment CA ([`pki`]).
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.
@@ -16,6 +17,7 @@ pub mod cidr;
 pub mod config;
 pub mod grpc;
 pub mod listener;
+pub mod login_throttle;
 pub mod pki;
 pub mod service;
 pub mod shutdown;

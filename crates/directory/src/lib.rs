@@ -119,6 +119,23 @@ pub trait Directory: Send + Sync {
     async fn delete_group(&self, name: &str) -> Result<()>;
 }
 
+/// The user a login names, found without a password (for a login a
+/// trusted proxy vouched for): a uid, or a user's primary address exactly
+/// (no aliases, subaddresses or catch-alls, which a password login does
+/// not accept either).
+pub async fn user_by_login(dir: &dyn Directory, login: &str) -> Result<Option<User>> {
+    if !login.contains('@') {
+        return dir.user(login).await;
+    }
+    let Ok(address) = Address::parse(login) else {
+        return Ok(None);
+    };
+    Ok(match dir.resolve(&address).await? {
+        Resolved::User(u) if u.address == address => Some(*u),
+        _ => None,
+    })
+}
+
 /// Opens the backend `config` names, wrapped in the lookup cache unless its
 /// capacity is 0. Connects lazily: an unreachable LDAP server is reported by
 /// the first lookup (as a temporary error), not here, so a service starts

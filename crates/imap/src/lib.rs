@@ -31,4 +31,4 @@ mod view;
 
 pub use config::ImapConfig;
 pub use error::Error;
-pub use server::ImapServer;
+pub use server::{ImapServer, LoginPolicy};

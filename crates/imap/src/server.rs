@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mail_core::Shutdown;
 use mail_core::listener::{Conn, Handler, Listener};
+use mail_core::trusted_proxy::TrustedProxies;
 use mail_directory::Directory;
 use mail_store::Store;
 use rustls::ServerConfig;
@@ -15,12 +16,26 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::session::Session;
 
+/// Which users this store serves, and who may log in for them.
+#[derive(Debug, Clone, Default)]
+pub struct LoginPolicy {
+    /// This store's name as the directory's `mailHost` gives it: a user
+    /// whose `mailHost` names another store is refused, with an RFC 2221
+    /// referral to that store when the client asked for referrals. `None`
+    /// serves every user (one store, tests).
+    pub host: Option<String>,
+    /// Access-tier proxies allowed to log in for a user and to pass the
+    /// client's address with ID (`mail_core::trusted_proxy`).
+    pub proxies: TrustedProxies,
+}
+
 /// What every session of one server shares.
 pub(crate) struct Shared {
     pub(crate) config: ImapConfig,
     pub(crate) store: Store,
     pub(crate) directory: Arc<dyn Directory>,
     pub(crate) metrics: Metrics,
+    pub(crate) policy: LoginPolicy,
 }
 
 /// The IMAP protocol handler over a store and a directory.
@@ -46,8 +61,21 @@ impl ImapServer {
                 store,
                 directory,
                 metrics: Metrics::new(),
+                policy: LoginPolicy::default(),
             }),
         }
+    }
+
+    /// Serves only the users homed here and accepts the given proxies (see
+    /// [`LoginPolicy`]).
+    pub fn with_policy(mut self, policy: LoginPolicy) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.policy = policy,
+            // Only reachable if the server were shared before this call,
+            // which its API does not allow.
+            None => tracing::error!("IMAP login policy not applied: server already shared"),
+        }
+        self
     }
 
     /// The configuration in use.
@@ -77,6 +105,7 @@ impl Handler for ImapServer {
             "imap.session",
             peer = %conn.peer,
             tls = conn.is_tls(),
+            client = tracing::field::Empty,
             user = tracing::field::Empty,
         );
         self.shared.metrics.session();

@@ -95,6 +95,12 @@ pub struct Session {
     pub(crate) saved: Vec<u32>,
     /// COMPRESS=DEFLATE state once the client turned it on (RFC 4978).
     pub(crate) compress: Option<Deflate>,
+    /// Who is connected: a trusted proxy, or the client itself.
+    pub(crate) peer: Option<std::net::SocketAddr>,
+    /// The client's address a trusted proxy passed with ID.
+    pub(crate) client: Option<std::net::SocketAddr>,
+    /// The client asked for login referrals (RFC 2221) in its ID.
+    pub(crate) referrals: bool,
     continued: Option<usize>,
 }
 
@@ -112,6 +118,9 @@ impl Session {
             auth_failures: 0,
             saved: Vec::new(),
             compress: None,
+            peer: None,
+            client: None,
+            referrals: false,
             continued: None,
         }
     }
@@ -285,6 +294,7 @@ impl Session {
     pub(crate) async fn run(mut self, mut conn: Conn, shutdown: Shutdown) {
         self.tls = conn.is_tls();
         self.can_start_tls = conn.can_start_tls();
+        self.peer = Some(conn.peer);
         self.greeting();
         loop {
             loop {
@@ -402,6 +412,10 @@ impl Session {
                 caps.push("LOGINDISABLED".into());
             }
             caps.push("SASL-IR".into());
+            // RFC 2221 3: a store that refers users homed elsewhere.
+            if self.shared.policy.host.is_some() {
+                caps.push("LOGIN-REFERRALS".into());
+            }
         }
         for c in [
             "LITERAL+",

@@ -46,6 +46,9 @@ pub struct MailstoreConfig {
     /// with the deployment CA, operators only; plaintext on loopback only.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
+    /// Access-tier proxies (MMP, MEM) allowed to log in for a user.
+    #[serde(default)]
+    pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
 }
 
 impl Validate for MailstoreConfig {
@@ -72,6 +75,13 @@ impl Validate for MailstoreConfig {
         }
         if let Some(a) = &self.admin {
             v.nested("admin", a);
+        }
+        v.nested("proxy", &self.proxy);
+        for (i, id) in self.proxy.identities.iter().enumerate() {
+            v.file_exists(
+                &format!("proxy.identities[{i}].secret_file"),
+                &id.secret_file,
+            );
         }
         if let Some(g) = &self.guaranteed_lmtp {
             v.nested("guaranteed_lmtp", g);

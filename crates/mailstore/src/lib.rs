@@ -2,7 +2,10 @@
 //! listeners. Recipients, partitions and quotas come from the directory;
 //! a recipient whose `mailHost` names another store is refused with a
 //! temporary error so the relay's stale routing shows in its log instead of
-//! mail landing on the wrong store.
+//! mail landing on the wrong store. IMAP and POP3 logins of such users are
+//! refused the same way (an IMAP referral where the client asked for one),
+//! and the `[proxy]` section lets the access tier (MMP, MEM) log in for a
+//! user.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -43,6 +46,9 @@ pub enum Error {
     /// The admin API could not start (its address, its TLS files).
     #[error("{0}")]
     Admin(#[from] mail_core::grpc::GrpcError),
+    /// A proxy secret file could not be read.
+    #[error("proxy: {0}")]
+    Proxy(std::io::Error),
 }
 
 /// Opens the store and directory and starts the listeners; returns once
@@ -53,6 +59,8 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         None => None,
     };
     let directory = mail_directory::open(&cfg.directory).await?;
+    let proxies =
+        mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
     let store_cfg = cfg.store.clone();
     let store = tokio::task::spawn_blocking(move || mail_store::Store::open(store_cfg))
         .await
@@ -70,16 +78,21 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
     ctx.publish_port("lmtp", addr);
     if let Some(i) = &cfg.imap {
-        let server = mail_imap::ImapServer::new(i.clone(), store.clone(), directory.clone());
+        let server = mail_imap::ImapServer::new(i.clone(), store.clone(), directory.clone())
+            .with_policy(mail_imap::LoginPolicy {
+                host: Some(cfg.host.clone()),
+                proxies: proxies.clone(),
+            });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("imap", addr);
     }
     if let Some(p) = &cfg.pop3 {
         let server = mail_pop3::Pop3Server::new(
             p.clone(),
-            Arc::new(pop3::DirectoryAuth::new(directory.clone())),
+            Arc::new(pop3::DirectoryAuth::new(directory.clone()).homed_at(&cfg.host)),
             Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone())),
-        );
+        )
+        .with_proxies(proxies.clone());
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("pop3", addr);
     }

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use mail_directory::{AuthResult, Directory};
+use mail_directory::{AccountStatus, AuthResult, Directory, User};
 use mail_pop3::{
     Account, AuthFailure, Authenticator, Error, Maildrop, Maildrops, MessageContent, MessageInfo,
 };
@@ -18,22 +18,53 @@ use mail_store::{DELETED, FlagOp, Flags, MailboxHandle, MailboxPath, Store, UidS
 /// [`Authenticator`] over the directory.
 pub struct DirectoryAuth {
     directory: Arc<dyn Directory>,
+    host: Option<String>,
 }
 
 impl DirectoryAuth {
     /// Checks passwords against `directory`.
     pub fn new(directory: Arc<dyn Directory>) -> Self {
-        Self { directory }
+        Self {
+            directory,
+            host: None,
+        }
+    }
+
+    /// Serves only users whose `mailHost` is `host` (or who have none);
+    /// the others get [`AuthFailure::HomedElsewhere`].
+    pub fn homed_at(mut self, host: &str) -> Self {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    /// The account, unless the user is homed on another store.
+    fn account(&self, user: &User, login: &str) -> Result<Account, AuthFailure> {
+        if let (Some(here), Some(theirs)) = (&self.host, &user.mail_host)
+            && !theirs.eq_ignore_ascii_case(here)
+        {
+            return Err(AuthFailure::HomedElsewhere(theirs.clone()));
+        }
+        Ok(Account {
+            id: user.uid.clone(),
+            name: login.to_string(),
+        })
     }
 }
 
 impl Authenticator for DirectoryAuth {
+    async fn authorize(&self, user: &str) -> Result<Account, AuthFailure> {
+        match mail_directory::user_by_login(self.directory.as_ref(), user).await {
+            Ok(Some(u)) if u.status == AccountStatus::Active => self.account(&u, user),
+            Ok(Some(u)) if u.status == AccountStatus::Inactive => Err(AuthFailure::Inactive),
+            Ok(_) => Err(AuthFailure::BadCredentials),
+            Err(e) if e.is_temporary() => Err(AuthFailure::Temporary(e.to_string())),
+            Err(_) => Err(AuthFailure::BadCredentials),
+        }
+    }
+
     async fn authenticate(&self, login: &str, password: &str) -> Result<Account, AuthFailure> {
         match self.directory.authenticate(login, password).await {
-            Ok(AuthResult::Authenticated(u)) => Ok(Account {
-                id: u.uid.clone(),
-                name: login.to_string(),
-            }),
+            Ok(AuthResult::Authenticated(u)) => self.account(&u, login),
             Ok(AuthResult::Inactive(_)) => Err(AuthFailure::Inactive),
             Ok(_) => Err(AuthFailure::BadCredentials),
             Err(e) if e.is_temporary() => Err(AuthFailure::Temporary(e.to_string())),

@@ -48,6 +48,11 @@ pub enum AuthFailure {
     /// The check could not be made (directory down): `-ERR [SYS/TEMP]`.
     /// The reason is logged, not sent.
     Temporary(String),
+    /// Right credentials, but the account's mail is on another store (the
+    /// directory's `mailHost`, given here): a plain `-ERR` saying so, and
+    /// never an empty maildrop. Return this only once the password (or
+    /// the proxy's credential) has been verified.
+    HomedElsewhere(String),
 }
 
 /// Checks credentials against the directory.
@@ -62,6 +67,16 @@ pub trait Authenticator: Send + Sync + 'static {
         login: &str,
         password: &str,
     ) -> impl Future<Output = Result<Account, AuthFailure>> + Send;
+
+    /// The account `user` for a login a trusted proxy vouched for (its
+    /// credential already verified by the server, see
+    /// `mail_core::trusted_proxy`): no password, but the same checks on
+    /// the account (exists, active, homed here). Without an override no
+    /// proxied login succeeds.
+    fn authorize(&self, user: &str) -> impl Future<Output = Result<Account, AuthFailure>> + Send {
+        let _ = user;
+        async { Err(AuthFailure::BadCredentials) }
+    }
 }
 
 /// One message in the snapshot taken at login.

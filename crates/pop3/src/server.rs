@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mail_core::Shutdown;
 use mail_core::listener::{Conn, Handler, Listener};
+use mail_core::trusted_proxy::TrustedProxies;
 use rustls::ServerConfig;
 use tracing::Instrument;
 
@@ -25,6 +26,9 @@ pub(crate) struct Shared<A, M> {
     pub(crate) auth: Arc<A>,
     pub(crate) maildrops: Arc<M>,
     pub(crate) metrics: Metrics,
+    /// Access-tier proxies allowed to log in for a user and to pass the
+    /// client's address (XCLIENT); none by default.
+    pub(crate) proxies: TrustedProxies,
     /// Last successful login per account id, for LOGIN-DELAY.
     login_times: Mutex<HashMap<String, Instant>>,
 }
@@ -82,9 +86,23 @@ impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
                 auth,
                 maildrops,
                 metrics: Metrics::new(),
+                proxies: TrustedProxies::default(),
                 login_times: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Accepts trusted-proxy logins (AUTH PLAIN with a proxy's identity
+    /// acting for a user, see `mail_core::trusted_proxy`) and XCLIENT
+    /// from `proxies`.
+    pub fn with_proxies(mut self, proxies: TrustedProxies) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.proxies = proxies,
+            // Only reachable if the server were cloned before this call,
+            // which its API does not allow.
+            None => tracing::error!("POP3 proxies not applied: server already shared"),
+        }
+        self
     }
 
     /// The configuration in use.
@@ -114,6 +132,7 @@ impl<A: Authenticator, M: Maildrops> Handler for Pop3Server<A, M> {
             "pop3.session",
             peer = %conn.peer,
             tls = conn.is_tls(),
+            client = tracing::field::Empty,
             user = tracing::field::Empty,
         );
         self.shared.metrics.session();

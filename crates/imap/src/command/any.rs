@@ -20,7 +20,48 @@ impl Session {
         Flow::Close
     }
 
-    pub(crate) fn id(&mut self, tag: &str) -> Flow {
+    /// RFC 2971. Two fields mean something here: `x-originating-ip` (and
+    /// `x-originating-port`, `x-session-id`) from a trusted proxy names the
+    /// real client for logs and limits (ignored from anyone else), and
+    /// `x-login-referrals` says the client follows RFC 2221 login
+    /// referrals (RFC 2221 has no way for a client to say so; see
+    /// docs/imap.md).
+    pub(crate) fn id(&mut self, tag: &str, fields: Option<&[(String, Option<String>)]>) -> Flow {
+        let get = |k: &str| {
+            fields?
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .and_then(|(_, v)| v.as_deref())
+        };
+        if let Some(v) = get("x-login-referrals") {
+            self.referrals = !matches!(v.trim(), "" | "0" | "no" | "false");
+        }
+        if let Some(ip) = get("x-originating-ip") {
+            let trusted = self
+                .peer
+                .is_some_and(|p| self.shared.policy.proxies.is_trusted_peer(p.ip()));
+            match ip.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) if trusted => {
+                    let port = get("x-originating-port")
+                        .and_then(|p| p.trim().parse::<u16>().ok())
+                        .unwrap_or(0);
+                    let client = std::net::SocketAddr::new(ip, port);
+                    self.client = Some(client);
+                    tracing::Span::current().record("client", tracing::field::display(client));
+                    let session: String = get("x-session-id")
+                        .unwrap_or("")
+                        .chars()
+                        .take(64)
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    tracing::info!(%client, proxy_session = %session, "client address from proxy");
+                }
+                Ok(_) => {
+                    tracing::info!(peer = ?self.peer, "x-originating-ip from an untrusted address ignored");
+                }
+                Err(_) => tracing::debug!("x-originating-ip is not an address"),
+            }
+        }
         let version = env!("CARGO_PKG_VERSION");
         self.push(format!("* ID (\"name\" \"Tiermail\" \"version\" \"{version}\")\r\n").as_bytes());
         self.ok(tag, None, "ID completed")

@@ -4,10 +4,19 @@
 //! A failed login is answered only after `auth_failure_delay`, counted in
 //! the `imap.logins{result=failure}` metric, and gets the same answer
 //! whether the user exists or not.
+//!
+//! Trusted-proxy logins (`mail_core::trusted_proxy`): AUTHENTICATE PLAIN
+//! whose authentication identity is a configured proxy is checked against
+//! the proxy's secret and networks, never the directory, and then acts for
+//! the authorization identity. A user whose `mailHost` names another store
+//! is refused after the credentials were verified (direct or proxied):
+//! `NO [REFERRAL imap://user;AUTH=*@host/]` (RFC 2221) when the client
+//! asked for referrals, a plain `NO` otherwise, and a log line; never an
+//! empty mailbox.
 
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
-use mail_directory::AuthResult;
+use mail_directory::{AccountStatus, AuthResult, User as DirectoryUser};
 use mail_imap_proto::command::decode_sasl;
 use mail_imap_proto::response::{Code, continuation};
 use mail_store::QuotaLimits;
@@ -65,6 +74,12 @@ impl Session {
                 else {
                     return self.bad(tag, "Malformed PLAIN response");
                 };
+                let authc_text = String::from_utf8_lossy(authc);
+                if self.shared.policy.proxies.is_proxy(&authc_text) {
+                    let authz = String::from_utf8_lossy(authz).into_owned();
+                    let authc = authc_text.into_owned();
+                    return self.proxied(tag, &authz, &authc, pass).await;
+                }
                 if !authz.is_empty() && authz != authc {
                     return self.no(
                         tag,
@@ -133,24 +148,16 @@ impl Session {
     }
 
     async fn check_password(&mut self, tag: &str, login: &str, password: &str) -> Flow {
+        if self.shared.policy.proxies.is_proxy(login) {
+            // A proxy's name never reaches the directory.
+            tracing::warn!(login = %shown(login), peer = ?self.peer, "proxy identity used as a user name");
+            return self.login_failed(tag, login).await;
+        }
         let result = self.shared.directory.authenticate(login, password).await;
         let user = match result {
             Ok(AuthResult::Authenticated(user)) => user,
             Ok(AuthResult::Failed | AuthResult::Deleted | AuthResult::Inactive(_)) => {
-                self.shared.metrics.login("failure");
-                self.auth_failures += 1;
-                tracing::info!(login = %login.chars().take(64).collect::<String>(), "login failed");
-                tokio::time::sleep(self.shared.config.auth_failure_delay).await;
-                self.no(
-                    tag,
-                    Some(Code::AuthenticationFailed),
-                    "Authentication failed",
-                );
-                if self.auth_failures >= self.shared.config.max_auth_failures {
-                    self.bye("Too many failed logins");
-                    return Flow::Close;
-                }
-                return Flow::Continue;
+                return self.login_failed(tag, login).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "directory unavailable for login");
@@ -162,6 +169,87 @@ impl Session {
                 );
             }
         };
+        self.admit(tag, login, *user).await
+    }
+
+    /// A refused login: counted, answered after the delay, the same for
+    /// every reason.
+    async fn login_failed(&mut self, tag: &str, login: &str) -> Flow {
+        self.shared.metrics.login("failure");
+        self.auth_failures += 1;
+        tracing::info!(login = %shown(login), client = ?self.client.or(self.peer), "login failed");
+        tokio::time::sleep(self.shared.config.auth_failure_delay).await;
+        self.no(
+            tag,
+            Some(Code::AuthenticationFailed),
+            "Authentication failed",
+        );
+        if self.auth_failures >= self.shared.config.max_auth_failures {
+            self.bye("Too many failed logins");
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// A trusted proxy logging in for `authz` with its own credential.
+    async fn proxied(&mut self, tag: &str, authz: &str, proxy: &str, secret: &[u8]) -> Flow {
+        let Some(peer) = self.peer else {
+            return self.login_failed(tag, proxy).await;
+        };
+        if let Err(why) = self.shared.policy.proxies.verify(proxy, secret, peer.ip()) {
+            tracing::warn!(proxy = %shown(proxy), %peer, reason = %why, "proxy login refused");
+            return self.login_failed(tag, proxy).await;
+        }
+        if authz.is_empty() {
+            tracing::warn!(proxy = %shown(proxy), "proxy login without a user to act for");
+            return self.login_failed(tag, proxy).await;
+        }
+        match mail_directory::user_by_login(self.shared.directory.as_ref(), authz).await {
+            Ok(Some(user)) if user.status == AccountStatus::Active => {
+                tracing::debug!(proxy = %shown(proxy), user = %user.uid, "proxied login");
+                self.admit(tag, authz, user).await
+            }
+            Ok(_) => self.login_failed(tag, authz).await,
+            Err(e) if e.is_temporary() => {
+                tracing::warn!(error = %e, "directory unavailable for a proxied login");
+                self.shared.metrics.login("unavailable");
+                self.no(
+                    tag,
+                    Some(Code::Unavailable),
+                    "Authentication service unavailable, try later",
+                )
+            }
+            Err(_) => self.login_failed(tag, authz).await,
+        }
+    }
+
+    /// The `mailHost` of a user homed on another store.
+    fn homed_elsewhere<'u>(&self, user: &'u DirectoryUser) -> Option<&'u str> {
+        let here = self.shared.policy.host.as_deref()?;
+        let host = user.mail_host.as_deref()?;
+        (!host.eq_ignore_ascii_case(here)).then_some(host)
+    }
+
+    /// Credentials verified: the user logs in here, or is sent to their
+    /// own store.
+    async fn admit(&mut self, tag: &str, login: &str, user: DirectoryUser) -> Flow {
+        if let Some(host) = self.homed_elsewhere(&user) {
+            self.shared.metrics.login("elsewhere");
+            tracing::warn!(
+                user = %user.uid,
+                mail_host = %host,
+                client = ?self.client.or(self.peer),
+                referral = self.referrals,
+                "login refused: the account is homed on another store"
+            );
+            let text = "This account is served by another server";
+            return match referral_url(login, host) {
+                Some(url) if self.referrals => {
+                    self.no(tag, Some(Code::Other(format!("REFERRAL {url}"))), text)
+                }
+                _ => self.no(tag, None, text),
+            };
+        }
         let uid = user.uid.clone();
         let partition = user.partition.clone();
         let ensure_uid = uid.clone();
@@ -174,12 +262,63 @@ impl Session {
             return self.store_no(tag, &e, false);
         }
         self.shared.metrics.login("success");
-        tracing::info!(user = %uid, "logged in");
+        tracing::info!(user = %uid, client = ?self.client.or(self.peer), "logged in");
         let quota = QuotaLimits {
             bytes: user.quota.bytes,
             messages: user.quota.messages,
         };
         self.state = State::Authenticated(User { uid, quota });
         self.login_ok(tag)
+    }
+}
+
+/// A login name shown in logs: bounded, no control characters.
+fn shown(login: &str) -> String {
+    login
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The RFC 2221 login referral for `login` at `host`, an IMAP URL
+/// (RFC 5092 3: `imap://enc-user;AUTH=*@host/`); `None` when `host` is not
+/// a plain host name.
+pub(crate) fn referral_url(login: &str, host: &str) -> Option<String> {
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+    if !host_ok {
+        return None;
+    }
+    let mut user = String::with_capacity(login.len());
+    for b in login.bytes() {
+        // RFC 5092 achar: unreserved, sub-delims-sh, "&", "="; the rest
+        // percent-encoded (";" and "@" above all).
+        if b.is_ascii_alphanumeric() || b"-._~!$'()*+,&=".contains(&b) {
+            user.push(char::from(b));
+        } else {
+            user.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Some(format!("imap://{user};AUTH=*@{host}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::referral_url;
+
+    #[test]
+    fn referral_urls_encode_the_user() {
+        assert_eq!(
+            referral_url("bob@example.test", "store2.example.test").as_deref(),
+            Some("imap://bob%40example.test;AUTH=*@store2.example.test/")
+        );
+        assert_eq!(
+            referral_url("a;b c", "s2").as_deref(),
+            Some("imap://a%3Bb%20c;AUTH=*@s2/")
+        );
+        assert_eq!(referral_url("bob", "bad host/"), None);
     }
 }

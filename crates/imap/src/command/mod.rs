@@ -166,7 +166,7 @@ pub(crate) async fn execute(
             C::Capability => s.capability(&tag),
             C::Noop | C::Check => s.ok(&tag, None, &format!("{cmd_name} completed")),
             C::Logout => s.logout(&tag),
-            C::Id(_) => s.id(&tag),
+            C::Id(fields) => s.id(&tag, fields.as_deref()),
             C::Enable(caps) => s.enable(&tag, &caps),
             C::Namespace => s.namespace(&tag),
             C::StartTls => s.starttls(&tag),

@@ -43,6 +43,23 @@ pub async fn start(tweak: impl FnOnce(&mut ImapConfig)) -> Server {
 }
 
 pub async fn start_with(tls: bool, tweak: impl FnOnce(&mut ImapConfig)) -> Server {
+    start_full(
+        tls,
+        tweak,
+        |_| mail_imap::LoginPolicy::default(),
+        Vec::new(),
+    )
+    .await
+}
+
+/// A server with a login policy (made once the temp dir exists, for
+/// secret files) and more users besides alice and bob.
+pub async fn start_full(
+    tls: bool,
+    tweak: impl FnOnce(&mut ImapConfig),
+    policy: impl FnOnce(&Path) -> mail_imap::LoginPolicy,
+    extra: Vec<UserSpec>,
+) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir_file = dir.path().join("directory.toml");
     std::fs::write(
@@ -67,6 +84,10 @@ pub async fn start_with(tls: bool, tweak: impl FnOnce(&mut ImapConfig)) -> Serve
             .await
             .expect("add user");
     }
+    for spec in extra {
+        directory.add_user(&spec).await.expect("add user");
+    }
+    let policy = policy(dir.path());
     let store = Store::open(StoreConfig::single(dir.path().join("store"))).expect("open store");
     let mut listener = ListenerConfig::plain("127.0.0.1:0".parse().expect("addr"));
     let mut files = None;
@@ -85,7 +106,7 @@ pub async fn start_with(tls: bool, tweak: impl FnOnce(&mut ImapConfig)) -> Serve
     config.auth_failure_delay = Duration::from_millis(200);
     tweak(&mut config);
     let shutdown = Shutdown::new();
-    let server = ImapServer::new(config, store.clone(), directory.clone());
+    let server = ImapServer::new(config, store.clone(), directory.clone()).with_policy(policy);
     let addr = server.serve(server_tls, &shutdown).await.expect("serve");
     Server {
         addr,

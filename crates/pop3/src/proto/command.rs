@@ -44,6 +44,10 @@ pub enum Command {
     Rset,
     /// `NOOP`.
     Noop,
+    /// `XCLIENT NAME=VALUE ...` from an access-tier proxy: the real
+    /// client's address (`ADDR`, `PORT`; Postfix's XCLIENT attribute
+    /// syntax, as Dovecot's POP3 proxy sends it). Names upper-cased.
+    Xclient(Vec<(String, String)>),
 }
 
 impl fmt::Debug for Command {
@@ -62,6 +66,7 @@ impl fmt::Debug for Command {
             Command::Retr(n) => f.debug_tuple("Retr").field(n).finish(),
             Command::Top(n, l) => f.debug_tuple("Top").field(n).field(l).finish(),
             Command::Dele(n) => f.debug_tuple("Dele").field(n).finish(),
+            Command::Xclient(a) => f.debug_tuple("Xclient").field(a).finish(),
             other => f.write_str(other.keyword()),
         }
     }
@@ -106,6 +111,7 @@ impl Command {
             Command::Dele(_) => "DELE",
             Command::Rset => "RSET",
             Command::Noop => "NOOP",
+            Command::Xclient(_) => "XCLIENT",
         }
     }
 
@@ -162,6 +168,7 @@ impl Command {
             "UIDL" => Command::Uidl(optional_number(&args, "UIDL")?),
             "RETR" => Command::Retr(one_number(&args, "RETR needs one message number")?),
             "DELE" => Command::Dele(one_number(&args, "DELE needs one message number")?),
+            "XCLIENT" => Command::Xclient(xclient_attributes(&args)?),
             "TOP" => match args.as_slice() {
                 [msg, lines] => Command::Top(
                     message_number(msg)?,
@@ -183,6 +190,23 @@ impl Command {
         };
         Ok(cmd)
     }
+}
+
+/// `NAME=VALUE` pairs; at least one, a bounded number, no empty names.
+fn xclient_attributes(args: &[&str]) -> Result<Vec<(String, String)>, ParseError> {
+    if args.is_empty() || args.len() > 16 {
+        return Err(ParseError::Syntax(
+            "XCLIENT takes 1 to 16 NAME=VALUE attributes",
+        ));
+    }
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                Ok((name.to_ascii_uppercase(), value.to_string()))
+            }
+            _ => Err(ParseError::Syntax("XCLIENT attributes are NAME=VALUE")),
+        })
+        .collect()
 }
 
 fn no_args(args: &[&str], cmd: Command) -> Result<Command, ParseError> {
@@ -285,6 +309,21 @@ mod tests {
         assert!(matches!(p("TOP 1 x"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("STAT 1"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("USER"), Err(ParseError::Syntax(_))));
+    }
+
+    #[test]
+    fn xclient_attributes_are_pairs() {
+        assert_eq!(
+            p("xclient addr=192.0.2.1 PORT=4711 SESSION=ab"),
+            Ok(Command::Xclient(vec![
+                ("ADDR".into(), "192.0.2.1".into()),
+                ("PORT".into(), "4711".into()),
+                ("SESSION".into(), "ab".into()),
+            ]))
+        );
+        assert!(p("XCLIENT").is_err());
+        assert!(p("XCLIENT ADDR").is_err());
+        assert!(p("XCLIENT =x").is_err());
     }
 
     #[test]

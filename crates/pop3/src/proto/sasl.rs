@@ -82,10 +82,30 @@ pub fn decode_response(line: &[u8], initial: bool) -> Result<Vec<u8>, SaslError>
     STANDARD.decode(line).map_err(|_| SaslError::BadBase64)
 }
 
-/// Splits a PLAIN message into (user, password). An authorisation
-/// identity other than the user itself is refused: we do not support
-/// acting on behalf of another account.
-pub fn parse_plain(message: &[u8]) -> Result<(String, String), SaslError> {
+/// The three parts of a PLAIN message (RFC 4616 2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Plain {
+    /// The authorization identity: empty, or whom to act as.
+    pub authz: String,
+    /// The authentication identity whose password this is.
+    pub authc: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plain")
+            .field("authz", &self.authz)
+            .field("authc", &self.authc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits a PLAIN message into its three parts, whatever the
+/// authorization identity (the trusted-proxy login acts for another user,
+/// see `mail_core::trusted_proxy`).
+pub fn split_plain(message: &[u8]) -> Result<Plain, SaslError> {
     let mut parts = message.split(|&b| b == 0);
     let (Some(authz), Some(user), Some(pass), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -98,16 +118,28 @@ pub fn parse_plain(message: &[u8]) -> Result<(String, String), SaslError> {
         String::from_utf8(b.to_vec())
             .map_err(|_| SaslError::Malformed("PLAIN response is not UTF-8"))
     };
-    let (authz, user, pass) = (text(authz)?, text(user)?, text(pass)?);
-    if user.is_empty() {
+    let (authz, authc, password) = (text(authz)?, text(user)?, text(pass)?);
+    if authc.is_empty() {
         return Err(SaslError::Malformed("PLAIN response has no user name"));
     }
-    if !authz.is_empty() && authz != user {
+    Ok(Plain {
+        authz,
+        authc,
+        password,
+    })
+}
+
+/// Splits a PLAIN message into (user, password). An authorisation
+/// identity other than the user itself is refused: we do not support
+/// acting on behalf of another account.
+pub fn parse_plain(message: &[u8]) -> Result<(String, String), SaslError> {
+    let p = split_plain(message)?;
+    if !p.authz.is_empty() && p.authz != p.authc {
         return Err(SaslError::Malformed(
             "Authorization identity must be empty or the user itself",
         ));
     }
-    Ok((user, pass))
+    Ok((p.authc, p.password))
 }
 
 /// A LOGIN step's decoded text.
@@ -132,6 +164,12 @@ mod tests {
         assert!(parse_plain(b"alice\0pw").is_err());
         assert!(parse_plain(b"\0\0pw").is_err());
         assert!(parse_plain(b"\0a\0b\0c").is_err());
+        let p = split_plain(b"bob\0mmp\0s3cret").expect("proxied");
+        assert_eq!(
+            (p.authz.as_str(), p.authc.as_str(), p.password.as_str()),
+            ("bob", "mmp", "s3cret")
+        );
+        assert!(!format!("{p:?}").contains("s3cret"));
     }
 
     #[test]

@@ -5,6 +5,14 @@
 //! Unknown users and wrong passwords get the same reply after the same
 //! delay, and USER is always accepted, so nothing tells whether a user
 //! exists.
+//!
+//! Trusted-proxy logins (`mail_core::trusted_proxy`): an access-tier proxy
+//! sends `XCLIENT ADDR=... PORT=...` (believed only from the configured
+//! networks; logs then name the real client) and `AUTH PLAIN` with the user
+//! as authorization identity and its own name and secret. A proxy's name is
+//! never checked against the directory, whatever the command.
+
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::Error;
 use crate::maildrop::{Account, AuthFailure, Authenticator, Maildrop, Maildrops};
@@ -128,10 +136,76 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
     }
 
     async fn plain(&mut self, message: &[u8]) -> Flow {
-        match sasl::parse_plain(message) {
-            Ok((user, password)) => self.login(user, password).await,
-            Err(e) => self.sasl_error(e),
+        let p = match sasl::split_plain(message) {
+            Ok(p) => p,
+            Err(e) => return self.sasl_error(e),
+        };
+        if self.shared.proxies.is_proxy(&p.authc) {
+            return self.proxied(p).await;
         }
+        if !p.authz.is_empty() && p.authz != p.authc {
+            return self.sasl_error(SaslError::Malformed(
+                "Authorization identity must be empty or the user itself",
+            ));
+        }
+        self.login(p.authc, p.password).await
+    }
+
+    /// A trusted proxy logging in for `p.authz`: its credential and address
+    /// checked here, the account by the authenticator.
+    async fn proxied(&mut self, p: sasl::Plain) -> Flow {
+        self.state = State::Authorization(Authorization::Start);
+        let started = tokio::time::Instant::now();
+        let refused = Response::err_code(RespCode::Auth, "Authentication failed");
+        if let Err(why) =
+            self.shared
+                .proxies
+                .verify(&p.authc, p.password.as_bytes(), self.peer.ip())
+        {
+            tracing::warn!(proxy = %p.authc, peer = %self.peer, reason = %why, "proxy login refused");
+            return self
+                .failed(started, &p.authc, "proxy_refused", refused)
+                .await;
+        }
+        if p.authz.is_empty() {
+            tracing::warn!(proxy = %p.authc, "proxy login without a user to act for");
+            return self.failed(started, &p.authc, "failed", refused).await;
+        }
+        tracing::debug!(proxy = %p.authc, user = %p.authz, "proxied login");
+        let verdict = self.shared.auth.authorize(&p.authz).await;
+        self.verdict(started, p.authz, verdict).await
+    }
+
+    /// XCLIENT from a trusted proxy: the real client's address, for logs
+    /// and limits from here on.
+    pub(super) fn xclient(&mut self, attrs: &[(String, String)]) -> Flow {
+        if !self.shared.proxies.is_trusted_peer(self.peer.ip()) {
+            tracing::info!(peer = %self.peer, "XCLIENT from an untrusted address ignored");
+            return self.bad(Response::err("XCLIENT is not allowed from your address"));
+        }
+        let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let ip = get("ADDR").and_then(|a| {
+            let a = a
+                .strip_prefix("IPV6:")
+                .or_else(|| a.strip_prefix("ipv6:"))
+                .unwrap_or(a);
+            a.parse::<IpAddr>().ok()
+        });
+        let Some(ip) = ip else {
+            return self.bad(Response::err("XCLIENT needs ADDR=<IP address>"));
+        };
+        let port = get("PORT").and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+        self.client = SocketAddr::new(ip, port);
+        let span = tracing::Span::current();
+        span.record("client", tracing::field::display(self.client));
+        let session: String = get("SESSION")
+            .unwrap_or("")
+            .chars()
+            .take(64)
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        tracing::info!(client = %self.client, proxy_session = %session, "client address from proxy");
+        self.ok("Client address noted")
     }
 
     fn sasl_error(&mut self, e: SaslError) -> Flow {
@@ -152,8 +226,24 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
     async fn login(&mut self, login: String, password: String) -> Flow {
         self.state = State::Authorization(Authorization::Start);
         let started = tokio::time::Instant::now();
+        if self.shared.proxies.is_proxy(&login) {
+            // A proxy's name never reaches the directory.
+            tracing::warn!(login = %login, peer = %self.peer, "proxy identity used as a user name");
+            let refused = Response::err_code(RespCode::Auth, "Authentication failed");
+            return self.failed(started, &login, "proxy_refused", refused).await;
+        }
         let verdict = self.shared.auth.authenticate(&login, &password).await;
         drop(password);
+        self.verdict(started, login, verdict).await
+    }
+
+    /// Answers a checked login: open the maildrop, or refuse.
+    async fn verdict(
+        &mut self,
+        started: tokio::time::Instant,
+        login: String,
+        verdict: Result<Account, AuthFailure>,
+    ) -> Flow {
         match verdict {
             Ok(account) => self.open(account).await,
             Err(AuthFailure::BadCredentials) => {
@@ -173,6 +263,11 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
                     Response::err_code(RespCode::SysPerm, "Account is disabled"),
                 )
                 .await
+            }
+            Err(AuthFailure::HomedElsewhere(host)) => {
+                self.shared.metrics.login("elsewhere");
+                tracing::warn!(%login, mail_host = %host, client = %self.client, "login refused: the account is homed on another store");
+                self.ok_err("This account is served by another server")
             }
             Err(AuthFailure::Temporary(reason)) => {
                 tracing::warn!(%login, %reason, "authentication unavailable");
@@ -204,7 +299,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
     ) -> Flow {
         self.shared.metrics.login(result);
         self.auth_failures += 1;
-        tracing::info!(%login, result, failures = self.auth_failures, "login refused");
+        tracing::info!(%login, result, failures = self.auth_failures, client = %self.client, "login refused");
         let delay = self.shared.config.auth_failure_delay;
         tokio::select! {
             _ = tokio::time::sleep_until(started + delay) => {}
@@ -238,7 +333,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
                 self.shared.metrics.login("ok");
                 self.shared.record_login(&account.id);
                 tracing::Span::current().record("user", account.name.as_str());
-                tracing::info!(messages = count, octets, "logged in");
+                tracing::info!(messages = count, octets, client = %self.client, "logged in");
                 self.reply(Response::ok(format!(
                     "Logged in, {count} messages ({octets} octets)"
                 )));

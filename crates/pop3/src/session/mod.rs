@@ -19,6 +19,7 @@ mod quit;
 mod retr;
 mod transaction;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +92,11 @@ pub(crate) struct Session<A, M: Maildrops> {
     tls: bool,
     errors: u32,
     auth_failures: u32,
+    /// Who is connected: a trusted proxy, or the client itself.
+    peer: SocketAddr,
+    /// The client as logs and limits see it: the peer, or the address a
+    /// trusted proxy passed with XCLIENT.
+    client: SocketAddr,
 }
 
 impl<A: Authenticator, M: Maildrops> Session<A, M> {
@@ -105,6 +111,8 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             tls: false,
             errors: 0,
             auth_failures: 0,
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            client: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
     }
 
@@ -112,6 +120,8 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
     /// maildrop (and its lock) is dropped when this returns, whichever way.
     pub(crate) async fn run(mut self, mut conn: Conn) {
         self.tls = conn.is_tls();
+        self.peer = conn.peer;
+        self.client = conn.peer;
         let greeting = format!("{} POP3 server ready", self.shared.config.hostname);
         self.reply(Response::ok(greeting));
         loop {
@@ -215,6 +225,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             Command::Pass(password) => self.pass(password).await,
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await,
             Command::Stls => self.stls(conn),
+            Command::Xclient(attrs) => self.xclient(&attrs),
             Command::Quit => {
                 self.reply(Response::ok("Bye"));
                 Flow::Close
@@ -242,6 +253,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
                 self.bad(Response::err("Already logged in"))
             }
             Command::Stls => self.bad(Response::err("STLS is only valid before login")),
+            Command::Xclient(_) => self.bad(Response::err("XCLIENT is only valid before login")),
             Command::Capa => Flow::Continue,
         }
     }

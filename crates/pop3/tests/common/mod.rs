@@ -152,9 +152,23 @@ impl Authenticator for MemoryDirectory {
             ("carol", "pw") => Ok(account("u-carol")),
             ("broken", "pw") => Ok(account("u-broken")),
             ("disabled", "pw") => Err(AuthFailure::Inactive),
+            ("elsewhere", "pw") => Err(AuthFailure::HomedElsewhere("store2.test".into())),
             ("flaky", _) => Err(AuthFailure::Temporary(
                 "ldap://dir: connection refused".into(),
             )),
+            _ => Err(AuthFailure::BadCredentials),
+        }
+    }
+
+    async fn authorize(&self, user: &str) -> Result<Account, AuthFailure> {
+        let account = |id: &str| Account {
+            id: id.into(),
+            name: user.into(),
+        };
+        match user {
+            "alice" => Ok(account("u-alice")),
+            "disabled" => Err(AuthFailure::Inactive),
+            "elsewhere" => Err(AuthFailure::HomedElsewhere("store2.test".into())),
             _ => Err(AuthFailure::BadCredentials),
         }
     }
@@ -292,6 +306,27 @@ pub async fn start_with(cfg: Pop3Config, tls: Option<Arc<rustls::ServerConfig>>)
         Arc::new(MemoryMaildrops(store.clone())),
     )
     .serve(tls, &shutdown)
+    .await
+    .expect("bind");
+    Server {
+        addr,
+        store,
+        shutdown,
+    }
+}
+
+/// Starts a server that accepts the proxies `proxies` (trusted-proxy
+/// logins and XCLIENT).
+pub async fn start_proxied(proxies: mail_core::trusted_proxy::TrustedProxies) -> Server {
+    let store = MemoryStore::new();
+    let shutdown = Shutdown::new();
+    let addr = Pop3Server::new(
+        config(|_| {}),
+        Arc::new(MemoryDirectory),
+        Arc::new(MemoryMaildrops(store.clone())),
+    )
+    .with_proxies(proxies)
+    .serve(None, &shutdown)
     .await
     .expect("bind");
     Server {
