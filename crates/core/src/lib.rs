@@ -2,8 +2,8 @@
 //! configuration with collected validation errors, `tracing` with optional
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
-//! `/metrics`), IP networks and the trusted-proxy login check the stores
-//! and the access-tier proxies share.
+//! `/metrics`), IP networks, the trusted-proxy login check the stores
+//! and the access-tier proxies share, and failed-login throttling.
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.
@@ -14,6 +14,7 @@ pub mod admin;
 pub mod cidr;
 pub mod config;
 pub mod listener;
+pub mod login_throttle;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
