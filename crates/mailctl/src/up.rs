@@ -217,6 +217,52 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
     ))
 }
 
+/// The secret file of proxy identity `name` (`DIR/etc/proxy/NAME.secret`,
+/// mode 0600), created with 32 random bytes (hex) when missing. The
+/// proxies present it to the stores, which list it in their `[proxy]`.
+fn proxy_secret(l: &Layout, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = l.dir.join("etc").join("proxy");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.secret"));
+    if !path.is_file() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&path, format!("{hex}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(path)
+}
+
+/// The webmail multiplexor: HTTPS with the development certificate, the
+/// demo directory, and the store's JMAP address for the demo users'
+/// `mailHost` (`localhost`). Without a store JMAP endpoint it still
+/// starts; logins then report that no store is configured.
+fn mem_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    let secret = proxy_secret(l, "mem")?;
+    let hosts = match e.get("store_http").and_then(|v| v.as_str()) {
+        Some(addr) => format!("[stores.hosts]\n\"localhost\" = \"https://{addr}\"\n"),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n{}\n[http.listener]\nlisten = \"{}\"\ntls = \"implicit\"\n\n[proxy]\nname = \"mem\"\nsecret_file = {:?}\n\n[stores]\nca = {:?}\n{}",
+        base_config(l, binary),
+        l.tls.cert.display().to_string(),
+        l.tls.key.display().to_string(),
+        directory,
+        SocketAddr::new(l.host, 0),
+        secret.display().to_string(),
+        l.tls.cert.display().to_string(),
+        hosts,
+    ))
+}
+
 /// The topology, dependencies first. Each protocol issue fills in its
 /// service's config and the endpoints it publishes.
 const SERVICES: &[ServiceSpec] = &[
@@ -254,7 +300,7 @@ const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         binary: "mem",
         endpoints: &[("http", "mem_http")],
-        config: plain_config,
+        config: mem_config,
     },
 ];
 

@@ -9,8 +9,10 @@
 //!
 //! The reading pane's frame (`reader-frame.html`) gets its own Content
 //! Security Policy: no script at all, styles inline only (mail needs
-//! them), images from `blob:`/`data:` only, or also from the network when
-//! the user allowed remote images for a message (`?images=remote`).
+//! them), images from `blob:`, `data:` and this origin (a message's `cid:`
+//! parts, which the store turns into download URLs) only, or also from the
+//! network when the user allowed remote images for a message
+//! (`?images=remote`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,13 +31,13 @@ pub const MAIN_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'; manifest-src 'self'";
 
 /// The reading pane's frame: mail HTML, never scripts.
-const FRAME_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src blob: data:; \
+const FRAME_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' blob: data:; \
      font-src data:; media-src blob: data:; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'self'; sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox";
 
 /// The same, after the user allowed remote images for the message.
 const FRAME_CSP_REMOTE: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src blob: data: https: http:; font-src data:; media-src blob: data:; base-uri 'none'; \
+     img-src 'self' blob: data: https: http:; font-src data:; media-src blob: data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'self'; \
      sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox";
 
@@ -268,7 +270,7 @@ mod tests {
         let csp = f.headers()[header::CONTENT_SECURITY_POLICY]
             .to_str()
             .expect("ascii");
-        assert!(csp.contains("img-src blob: data:;") && csp.contains("sandbox"));
+        assert!(csp.contains("img-src 'self' blob: data:;") && csp.contains("sandbox"));
         let f = a.serve(
             &Method::GET,
             "/reader-frame.html",
