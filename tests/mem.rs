@@ -501,7 +501,7 @@ fn failed_logins_are_throttled_per_user_and_counted() {
     let s = stores();
     let mem = mem_for(
         &s,
-        "[login_throttle]\nuser_free_failures = 2\nbase_delay = \"50ms\"\nmax_delay = \"100ms\"\nuser_lockout_after = 4\nlockout = \"60s\"\n",
+        "[login_throttle]\nfailure_delay = \"50ms\"\nmax_delay = \"100ms\"\nuser_lockout_after = 4\nlockout = \"60s\"\n",
     );
     let r = mem.login_raw("alice", "wrong");
     assert_eq!(r.status, 401, "{r:?}");

@@ -2,8 +2,9 @@
 //! configuration with collected validation errors, `tracing` with optional
 //! OpenTelemetry export, rustls configuration, the connection listener,
 //! graceful shutdown and the admin HTTP endpoint (`/healthz`, `/readyz`,
-//! `/metrics`), IP networks, the trusted-proxy login check the stores
-//! and the access-tier proxies share, and failed-login throttling.
+//! `/metrics`), IP networks and the trusted-proxy login check the stores
+//! and the access-tier proxies share, and the failed-login throttle every
+//! login path uses.
 //!
 //! Protocol code does not live here: each protocol has its own crate and
 //! plugs into [`listener`] through the [`listener::Handler`] trait.

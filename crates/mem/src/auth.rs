@@ -227,15 +227,18 @@ async fn basic(
 }
 
 /// The throttle, then the directory. Shared by the login page and Basic.
+///
+/// A failure is answered only after the throttle's growing delay. A
+/// locked-out address or name is refused at once with `429` and
+/// `Retry-After` without asking the directory: unlike IMAP or POP, a web
+/// user can be told to wait, and the answer says nothing about the
+/// password.
 async fn verify(app: &App, ip: IpAddr, login: &str, password: &str) -> Result<User, Problem> {
-    match app.throttle.check(ip, login) {
-        Verdict::Allow => {}
-        Verdict::Delay(d) => tokio::time::sleep(d).await,
-        Verdict::Locked(d) => {
-            tracing::info!(%ip, login, "login refused: throttled");
-            app.metrics.login("throttled");
-            return Err(Problem::Throttled(d));
-        }
+    let started = std::time::Instant::now();
+    if let Verdict::Locked { scope, remaining } = app.throttle.check(ip, login) {
+        tracing::info!(%ip, login, ?scope, ?remaining, "login refused: locked out");
+        app.metrics.login("throttled");
+        return Err(Problem::Throttled(remaining));
     }
     match app.directory.authenticate(login, password).await {
         Ok(AuthResult::Authenticated(u)) => {
@@ -248,8 +251,9 @@ async fn verify(app: &App, ip: IpAddr, login: &str, password: &str) -> Result<Us
         }
         Ok(_) => {
             tracing::info!(%ip, login, "login failed");
-            app.throttle.failed(ip, login);
+            let delay = app.throttle.failed(ip, login);
             app.metrics.login("failed");
+            tokio::time::sleep(delay.saturating_sub(started.elapsed())).await;
             Err(Problem::LoginFailed)
         }
         Err(e) => {

@@ -103,7 +103,7 @@ pub async fn build(cfg: &MemConfig, shutdown: mail_core::Shutdown) -> Result<App
         stores: stores::StoreMap::new(&cfg.stores)?,
         backend: backend::Backend::new(&cfg.stores, &cfg.proxy)?,
         assets,
-        throttle: LoginThrottle::new(cfg.login_throttle.clone(), "mem"),
+        throttle: LoginThrottle::new("mem", &cfg.login_throttle),
         basic,
         shutdown,
     }))
