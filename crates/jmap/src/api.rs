@@ -87,9 +87,14 @@ impl Ctx<'_> {
     pub(crate) async fn snapshot(&self) -> Result<Arc<Snapshot>, MethodError> {
         let shared = self.shared.clone();
         let uid = self.acc.uid.clone();
+        let partition = self.acc.partition.clone();
         self.shared
             .store
-            .run(move |s| shared.index.snapshot(s, &uid))
+            .run(move |s| {
+                // A user's tree (and INBOX) is made on first use, as IMAP does.
+                s.ensure_user(&uid, partition.as_deref())?;
+                shared.index.snapshot(s, &uid)
+            })
             .await
             .map(Arc::new)
             .map_err(|e| store_err(&e))

@@ -42,6 +42,8 @@ pub(crate) struct Account {
     pub alternates: Vec<String>,
     /// Quota from the directory.
     pub quota: QuotaLimits,
+    /// The partition the directory gives (used when the user is new here).
+    pub partition: Option<String>,
     /// Set for a MEM's proxied session: the proxy's name.
     pub proxy: Option<String>,
 }
@@ -139,6 +141,7 @@ fn account_of(u: &User, proxy: Option<String>) -> Account {
             bytes: u.quota.bytes,
             messages: u.quota.messages,
         },
+        partition: u.partition.clone(),
         proxy,
     }
 }

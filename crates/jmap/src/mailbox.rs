@@ -283,6 +283,12 @@ pub(crate) async fn query(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Method
     let a = QueryArgs::parse(args)?;
     ctx.account(args)?;
     let as_tree = bool_or(args, "sortAsTree", false)?;
+    if let Some(f) = &a.filter {
+        crate::email::query::check_filter(
+            f,
+            &["parentId", "name", "role", "hasAnyRole", "isSubscribed"],
+        )?;
+    }
     let s = ctx.snapshot().await?;
     let mut list: Vec<&Mbox> = Vec::new();
     for m in &s.mailboxes {

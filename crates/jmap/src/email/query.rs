@@ -213,6 +213,50 @@ fn first_addr(list: &[mail_store::EnvelopeAddress]) -> String {
         .unwrap_or_default()
 }
 
+const CONDITIONS: &[&str] = &[
+    "inMailbox",
+    "inMailboxOtherThan",
+    "before",
+    "after",
+    "minSize",
+    "maxSize",
+    "allInThreadHaveKeyword",
+    "someInThreadHaveKeyword",
+    "noneInThreadHaveKeyword",
+    "hasKeyword",
+    "notKeyword",
+    "hasAttachment",
+    "text",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "body",
+    "header",
+];
+
+/// Checks a filter's shape before any Email is looked at, so a bad filter
+/// fails the same way on an empty mailbox (RFC 8620 5.5 `unsupportedFilter`).
+pub(crate) fn check_filter(filter: &Value, conditions: &[&str]) -> Result<(), MethodError> {
+    let Value::Object(f) = filter else {
+        return Err(MethodError::unsupported_filter("a filter is an object"));
+    };
+    if let Some(op) = f.get("operator") {
+        if !matches!(op.as_str(), Some("AND" | "OR" | "NOT")) {
+            return Err(MethodError::unsupported_filter("operator must be AND, OR or NOT"));
+        }
+        let Some(Value::Array(conds)) = f.get("conditions") else {
+            return Err(MethodError::unsupported_filter("conditions must be an array"));
+        };
+        return conds.iter().try_for_each(|c| check_filter(c, conditions));
+    }
+    match f.keys().find(|k| !conditions.contains(&k.as_str())) {
+        Some(k) => Err(MethodError::unsupported_filter(format!("unsupported filter {k:?}"))),
+        None => Ok(()),
+    }
+}
+
 /// Runs the query: the matching Emails' ids, sorted (and collapsed).
 fn run(
     st: &Store,
@@ -221,6 +265,9 @@ fn run(
     sort: &[Comparator],
     collapse: bool,
 ) -> Result<Vec<String>, MethodError> {
+    if let Some(f) = filter {
+        check_filter(f, CONDITIONS)?;
+    }
     let by = s.by_digest();
     let mut emails: Vec<Email<'_>> = by
         .iter()
