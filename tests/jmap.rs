@@ -227,3 +227,211 @@ fn session_auth_and_bad_input() {
     let (ok, out) = run_python(SESSION_AND_ERRORS, store.svc.port("http"), &store.ca, &[]);
     assert!(ok, "{out}\n--- store ---\n{}", store.svc.log_text());
 }
+
+const MAIL_AND_IMAP: &str = r##"
+import imaplib, smtplib, threading
+LMTP = int(os.environ["LMTP_PORT"])
+IMAP = int(os.environ["IMAP_PORT"])
+
+def deliver(raw, to="alice@example.test"):
+    l = smtplib.LMTP(HOST, LMTP)
+    refused = l.sendmail("sender@example.net", [to], raw.replace("\n", "\r\n").encode())
+    l.quit()
+    assert not refused, refused
+
+def state():
+    return one(["Email/get", {"accountId": "alice", "ids": []}, "s"])[1]["state"]
+
+def changes(since, kind="Email"):
+    r = one([kind + "/changes", {"accountId": "alice", "sinceState": since}, "c"])
+    assert r[0] == kind + "/changes", r
+    return r[1]
+
+def imap():
+    m = imaplib.IMAP4(HOST, IMAP)
+    m.login("alice", "alice-pw")
+    return m
+
+s0 = state()
+deliver("From: Bob <bob@example.net>\nTo: alice@example.test\nSubject: Lunch today\nMessage-ID: <m1@example.net>\n\nShall we meet at noon?\n")
+deliver("""From: Bob <bob@example.net>
+To: alice@example.test
+Subject: Re: Lunch today
+Message-ID: <m2@example.net>
+In-Reply-To: <m1@example.net>
+References: <m1@example.net>
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary=b1
+
+--b1
+Content-Type: text/plain
+
+Noon it is.
+--b1
+Content-Type: text/html
+
+<p onclick="steal()">Noon <b>it is</b><script>alert(1)</script></p><img src="https://tracker.example/p.gif"><a href="javascript:alert(2)">x</a>
+--b1--
+""")
+INBOX = inbox()
+r = api([["Email/query", {"accountId": "alice", "filter": {"inMailbox": INBOX},
+                          "sort": [{"property": "receivedAt", "isAscending": False}], "calculateTotal": True}, "q"],
+         ["Email/get", {"accountId": "alice", "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                        "properties": ["subject", "from", "threadId", "preview", "keywords", "mailboxIds",
+                                       "receivedAt", "size", "htmlBody", "textBody", "bodyValues", "messageId"],
+                        "fetchHTMLBodyValues": True}, "g"]])
+q, g = r[0][1], r[1][1]
+assert q["total"] == 2 and len(q["ids"]) == 2, q
+by_subject = {e["subject"]: e for e in g["list"]}
+first, reply = by_subject["Lunch today"], by_subject["Re: Lunch today"]
+assert first["from"] == [{"name": "Bob", "email": "bob@example.net"}], first
+assert first["threadId"] == reply["threadId"], g
+assert first["messageId"] == ["m1@example.net"] and first["mailboxIds"] == {INBOX: True}, first
+assert "noon" in first["preview"], first
+assert first["keywords"] == {}, first
+html = reply["bodyValues"][reply["htmlBody"][0]["partId"]]
+for bad in ("<script", "onclick", "javascript:", "tracker.example"):
+    assert bad not in html["value"], html
+assert "<b>it is</b>" in html["value"] and html["blockedRemoteImages"] is True, html
+g2 = one(["Email/get", {"accountId": "alice", "ids": [reply["id"]], "properties": ["bodyValues", "htmlBody"],
+                        "fetchHTMLBodyValues": True, "allowRemoteImages": True}, "g"])[1]
+v = g2["list"][0]["bodyValues"][g2["list"][0]["htmlBody"][0]["partId"]]["value"]
+assert "tracker.example" in v and "<script" not in v, v
+t = one(["Thread/get", {"accountId": "alice", "ids": [first["threadId"]]}, "t"])[1]
+assert t["list"][0]["emailIds"] == [first["id"], reply["id"]], t
+c = changes(s0)
+assert sorted(c["created"]) == sorted([first["id"], reply["id"]]) and not c["updated"] and not c["destroyed"], c
+assert changes(s0, "Thread")["created"] == [first["threadId"]]
+sn = one(["SearchSnippet/get", {"accountId": "alice", "filter": {"text": "noon"}, "emailIds": [first["id"]]}, "s"])[1]
+assert "<mark>noon</mark>" in sn["list"][0]["preview"].lower(), sn
+hits = one(["Email/query", {"accountId": "alice", "filter": {"operator": "AND", "conditions": [
+    {"from": "bob"}, {"body": "noon it is"}]}}, "q"])[1]["ids"]
+assert hits == [reply["id"]], hits
+col = one(["Email/query", {"accountId": "alice", "collapseThreads": True}, "q"])[1]["ids"]
+assert col == [reply["id"]], col
+
+# IMAP -> JMAP: a flag set over IMAP is an Email update at once.
+s1 = state()
+m = imap(); m.select("INBOX")
+typ, data = m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+assert typ == "OK", data
+c = changes(s1)
+assert c["updated"] == [first["id"]] and not c["created"] and not c["destroyed"], c
+kw = one(["Email/get", {"accountId": "alice", "ids": [first["id"]], "properties": ["keywords"]}, "g"])[1]["list"][0]
+assert kw["keywords"] == {"$flagged": True}, kw
+mc = changes(s1, "Mailbox")
+assert mc["updated"] == [INBOX] and mc["updatedProperties"] is not None, mc
+
+# JMAP -> IMAP: $seen set over JMAP is \Seen in IMAP.
+r = one(["Email/set", {"accountId": "alice", "update": {reply["id"]: {"keywords/$seen": True}}}, "s"])[1]
+assert reply["id"] in r["updated"], r
+typ, data = m.uid("FETCH", "2", "(FLAGS)")
+assert b"\\Seen" in data[0], data
+unread = one(["Mailbox/get", {"accountId": "alice", "ids": [INBOX]}, "m"])[1]["list"][0]
+assert unread["totalEmails"] == 2 and unread["unreadEmails"] == 1 and unread["totalThreads"] == 1, unread
+
+# A mailbox made over JMAP is listed over IMAP; a move keeps the Email id.
+r = one(["Mailbox/set", {"accountId": "alice", "create": {"a": {"name": "Archive", "role": "archive"}}}, "m"])[1]
+ARCH = r["created"]["a"]["id"]
+typ, data = m.list()
+assert any(b"Archive" in l and b"\\Archive" in l for l in data), data
+s2 = state()
+r = one(["Email/set", {"accountId": "alice", "update": {first["id"]: {"mailboxIds": {ARCH: True}}}}, "s"])[1]
+assert first["id"] in r["updated"], r
+typ, data = m.status("Archive", "(MESSAGES)")
+assert b"MESSAGES 1" in data[0], data
+mb = one(["Email/get", {"accountId": "alice", "ids": [first["id"]], "properties": ["mailboxIds", "keywords"]}, "g"])[1]["list"][0]
+assert mb["mailboxIds"] == {ARCH: True} and mb["keywords"] == {"$flagged": True}, mb
+c = changes(s2)
+assert c["updated"] == [first["id"]] and not c["destroyed"] and not c["created"], c
+
+# IMAP EXPUNGE -> JMAP destroyed; the query changes say so.
+s3 = state()
+m.select("Archive")
+m.uid("STORE", "1:*", "+FLAGS", "(\\Deleted)")
+m.expunge()
+c = changes(s3)
+assert c["destroyed"] == [first["id"]] and not c["created"], c
+qc = one(["Email/queryChanges", {"accountId": "alice", "sinceQueryState": s3}, "qc"])[1]
+assert first["id"] in qc["removed"], qc
+assert changes(s3, "Thread")["updated"] == [first["threadId"]]
+m.logout()
+
+# Blobs: upload, import, download, parse.
+raw3 = "From: carol@example.net\r\nTo: alice@example.test\r\nSubject: Imported\r\nMessage-ID: <m3@example.net>\r\n\r\nfrom a file\r\n"
+st, h, d = req("POST", "/jmap/upload/alice/", raw3, ctype="message/rfc822")
+assert st == 201, (st, d)
+up = json.loads(d)
+assert up["size"] == len(raw3) and up["type"] == "message/rfc822" and up["accountId"] == "alice", up
+r = one(["Email/import", {"accountId": "alice", "emails": {"i": {"blobId": up["blobId"], "mailboxIds": {INBOX: True},
+                                                               "keywords": {"$seen": True}}}}, "i"])[1]
+imported = r["created"]["i"]
+r = one(["Email/import", {"accountId": "alice", "emails": {"j": {"blobId": up["blobId"], "mailboxIds": {INBOX: True}}}}, "i"])[1]
+assert r["notCreated"]["j"]["type"] == "alreadyExists" and r["notCreated"]["j"]["existingId"] == imported["id"], r
+st, h, d = req("GET", f"/jmap/download/alice/{imported['blobId']}/m.eml?accept=message/rfc822", ctype=None)
+assert st == 200 and d == raw3.encode(), (st, d)
+assert h["content-type"] == "message/rfc822" and h["x-content-type-options"] == "nosniff" and "sandbox" in h["content-security-policy"], h
+st, h, d = req("GET", f"/jmap/download/bob/{imported['blobId']}/m.eml", ctype=None)
+assert st == 404, st
+p = one(["Email/parse", {"accountId": "alice", "blobIds": [up["blobId"], "unope"], "properties": ["subject", "from"]}, "p"])[1]
+assert p["parsed"][up["blobId"]]["subject"] == "Imported" and p["notFound"] == ["unope"], p
+
+# Drafts: create with a body and an attachment, then destroy.
+st, h, d = req("POST", "/jmap/upload/alice/", b"%PDF-1.4 fake", ctype="application/pdf")
+pdf = json.loads(d)["blobId"]
+r = one(["Email/set", {"accountId": "alice", "create": {"d": {
+    "mailboxIds": {INBOX: True}, "keywords": {"$draft": True},
+    "from": [{"name": "Alice", "email": "alice@example.test"}], "to": [{"email": "bob@example.test"}],
+    "subject": "Draft", "bodyValues": {"1": {"value": "hello"}}, "textBody": [{"partId": "1", "type": "text/plain"}],
+    "attachments": [{"blobId": pdf, "type": "application/pdf", "name": "a.pdf"}]}}}, "d"])[1]
+draft = r["created"]["d"]
+g = one(["Email/get", {"accountId": "alice", "ids": [draft["id"]], "properties": ["subject", "attachments", "keywords", "hasAttachment"]}, "g"])[1]["list"][0]
+assert g["subject"] == "Draft" and g["keywords"] == {"$draft": True} and g["hasAttachment"] is True, g
+assert g["attachments"][0]["name"] == "a.pdf" and g["attachments"][0]["type"] == "application/pdf", g
+st, h, d = req("GET", f"/jmap/download/alice/{g['attachments'][0]['blobId']}/a.pdf?accept=application/pdf", ctype=None)
+assert st == 200 and d == b"%PDF-1.4 fake", (st, d)
+r = one(["Email/set", {"accountId": "alice", "destroy": [draft["id"]]}, "d"])[1]
+assert r["destroyed"] == [draft["id"]], r
+
+# Push (RFC 8620 7.3): a delivery ends a closeafter=state stream with a StateChange.
+events = {}
+def listen():
+    events["r"] = req("GET", "/jmap/eventsource?types=*&closeafter=state&ping=0", ctype=None)
+th = threading.Thread(target=listen); th.start()
+time.sleep(0.5)
+deliver("From: dave@example.net\nTo: alice@example.test\nSubject: Ping\n\npush me\n")
+th.join(20)
+st, h, d = events["r"]
+assert st == 200 and h["content-type"].startswith("text/event-stream"), (st, h)
+ev = d.decode()
+assert "event: state" in ev, ev
+change = json.loads(ev.split("data: ", 1)[1].split("\n")[0])
+assert change["@type"] == "StateChange" and "Email" in change["changed"]["alice"] and "EmailDelivery" in change["changed"]["alice"], change
+assert change["changed"]["alice"]["Email"] == state(), change
+
+# Mailbox destroy: refused while it holds mail, unless asked.
+r = one(["Mailbox/set", {"accountId": "alice", "destroy": [INBOX]}, "m"])[1]
+assert r["notDestroyed"][INBOX]["type"] == "forbidden", r
+r = one(["Email/set", {"accountId": "alice", "update": {imported["id"]: {"mailboxIds/" + ARCH: True}}}, "s"])[1]
+assert imported["id"] in r["updated"], r
+r = one(["Mailbox/set", {"accountId": "alice", "destroy": [ARCH]}, "m"])[1]
+assert r["notDestroyed"][ARCH]["type"] == "mailboxHasEmail", r
+s4 = state()
+r = one(["Mailbox/set", {"accountId": "alice", "destroy": [ARCH], "onDestroyRemoveEmails": True}, "m"])[1]
+assert r["destroyed"] == [ARCH], r
+assert changes(s4, "Mailbox")["destroyed"] == [ARCH]
+c = changes(s4)
+assert c["updated"] == [imported["id"]] and not c["destroyed"], c
+print("OK")
+"##;
+
+#[test]
+fn mail_over_jmap_and_imap() {
+    let store = start_store();
+    let env = [
+        ("LMTP_PORT", store.svc.port("lmtp").port().to_string()),
+        ("IMAP_PORT", store.svc.port("imap").port().to_string()),
+    ];
+    let (ok, out) = run_python(MAIL_AND_IMAP, store.svc.port("http"), &store.ca, &env);
+    assert!(ok, "{out}\n--- store ---\n{}", store.svc.log_text());
+}

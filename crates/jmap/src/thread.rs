@@ -15,12 +15,15 @@ use crate::email::changes::{Change, for_state};
 use crate::email::email_id;
 use crate::index::Snapshot;
 
-/// Thread id -> (receivedAt, digest) of its Emails, sorted.
-fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, Arc<str>)>> {
-    let mut m: HashMap<Arc<str>, Vec<(i64, Arc<str>)>> = HashMap::new();
+/// Thread id -> (receivedAt, UID, digest) of its Emails, sorted (the UID
+/// orders Emails received in the same second by arrival).
+fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> {
+    let mut m: HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> = HashMap::new();
     for (d, locs) in s.by_digest() {
         let r = s.row(locs[0]);
-        m.entry(r.thread.clone()).or_default().push((r.received, d.clone()));
+        m.entry(r.thread.clone())
+            .or_default()
+            .push((r.received, r.uid, d.clone()));
     }
     for v in m.values_mut() {
         v.sort();
@@ -54,7 +57,7 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
                 if props.iter().any(|p| p == "emailIds") {
                     o.insert(
                         "emailIds".into(),
-                        json!(emails.iter().map(|(_, d)| email_id(d)).collect::<Vec<_>>()),
+                        json!(emails.iter().map(|(_, _, d)| email_id(d)).collect::<Vec<_>>()),
                     );
                 }
                 list.push(Value::Object(o));

@@ -344,7 +344,11 @@ fn run(
                 return o;
             }
         }
-        ev.emails[*a].digest.cmp(ev.emails[*b].digest)
+        let (ra, rb) = (ev.emails[*a].row, ev.emails[*b].row);
+        // Same key: newest arrival first, as a mail list shows it.
+        rb.uid
+            .cmp(&ra.uid)
+            .then_with(|| ev.emails[*a].digest.cmp(ev.emails[*b].digest))
     });
     let mut seen = HashSet::new();
     Ok(hits
