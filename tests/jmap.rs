@@ -435,3 +435,211 @@ fn mail_over_jmap_and_imap() {
     let (ok, out) = run_python(MAIL_AND_IMAP, store.svc.port("http"), &store.ca, &env);
     assert!(ok, "{out}\n--- store ---\n{}", store.svc.log_text());
 }
+
+/// jobctl, the store (JMAP with submission), the inbound relay (LMTP to
+/// the store) and the outbound relay trusting the store's proxy identity.
+struct System {
+    _jobctl: Service,
+    store: Service,
+    _inbound: Service,
+    outbound: Service,
+    _dns: Daemon,
+    ca: PathBuf,
+    dir_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn start_system() -> System {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (tls, ca) = tls_section(d);
+    let dir_file = directory(d);
+    let (dns, dns_addr) = start_dns(d);
+    let jobctl = ServiceBuilder::new("jobctl").ip(loopback(1)).start();
+    let jobctl_addr = jobctl.port("grpc");
+    let submission_port = common::flows_env::free_tcp_port("127.0.0.3");
+    let store_secret = d.join("store.secret");
+    std::fs::write(&store_secret, "store-submits\n").expect("secret");
+    let (top, sections) = store_config(
+        d,
+        &dir_file,
+        &tls,
+        &format!(
+            "[http.submission]\nrelay = \"127.0.0.3:{submission_port}\"\ntls = \"starttls\"\nserver_name = \"localhost\"\nca_file = {:?}\nidentity = \"store1\"\nsecret_file = {:?}\ntimeout = \"20s\"\n",
+            ca.display().to_string(),
+            store_secret.display().to_string()
+        ),
+    );
+    let store = ServiceBuilder::new("mailstore")
+        .ip(loopback(1))
+        .no_defaults()
+        .config_top(&top)
+        .config(&sections)
+        .start();
+    let lmtp_port = store.port("lmtp").port().to_string();
+    let relay_common = |name: &str, routing: &Path| {
+        format!(
+            "routing = {:?}\n{tls}{}\n[spool]\ndir = {:?}\n[delivery]\njobctl = \"http://{jobctl_addr}\"\nrelay = \"{name}\"\nhostname = \"{name}.{DOMAIN}\"\n[delivery.dns]\nnameservers = [\"{dns_addr}\"]\n",
+            routing.display().to_string(),
+            directory_section(&dir_file),
+            d.join(format!("spool-{name}")).display().to_string(),
+        )
+    };
+    let inbound_routing = d.join("inbound-routing.toml");
+    std::fs::write(&inbound_routing, inbound_routing_text(&lmtp_port)).expect("write");
+    let inbound = ServiceBuilder::new("mta-inbound")
+        .ip(loopback(2))
+        .no_defaults()
+        .config_top(&format!(
+            "{}[smtp]\nhostname = \"mx.{DOMAIN}\"\n[smtp.listener]\nlisten = \"127.0.0.2:0\"\n",
+            relay_common("mta-inbound", &inbound_routing)
+        ))
+        .start();
+    let outbound_routing = d.join("outbound-routing.toml");
+    let text = mail_routing::fill(
+        mail_routing::OUTBOUND_DEFAULT,
+        &[
+            ("DOMAIN", DOMAIN),
+            ("LOCAL_HOST", "smtp.example.test"),
+            ("INBOUND_RELAY", &inbound.port("smtp").to_string()),
+        ],
+    )
+    .expect("outbound routing");
+    std::fs::write(&outbound_routing, text).expect("write");
+    let outbound = ServiceBuilder::new("mta-outbound")
+        .ip(loopback(3))
+        .no_defaults()
+        .config_top(&format!(
+            "{}[submission]\nhostname = \"smtp.{DOMAIN}\"\n[submission.listener]\nlisten = \"127.0.0.3:{submission_port}\"\ntls = \"starttls\"\n",
+            relay_common("mta-outbound", &outbound_routing)
+        ))
+        .config(&format!(
+            "[proxy]\nnetworks = [\"127.0.0.0/8\"]\n[[proxy.identities]]\nname = \"store1\"\nsecret_file = {:?}\n",
+            store_secret.display().to_string()
+        ))
+        .start();
+    System {
+        _jobctl: jobctl,
+        store,
+        _inbound: inbound,
+        outbound,
+        _dns: dns,
+        ca,
+        dir_file,
+        _dir: dir,
+    }
+}
+
+const JMAPC: &str = r##"
+import imaplib, smtplib
+os.environ["REQUESTS_CA_BUNDLE"] = CA
+from jmapc import (Client, Ref, Email, EmailAddress, EmailBodyPart, EmailBodyValue, EmailSubmission,
+                   Envelope, Address, EmailQueryFilterCondition)
+from jmapc.methods import (MailboxGet, EmailQuery, EmailGet, EmailSet, EmailSubmissionSet, IdentityGet,
+                           MailboxGetResponse, EmailGetResponse, EmailQueryResponse)
+LMTP = int(os.environ["LMTP_PORT"])
+IMAP = int(os.environ["IMAP_PORT"])
+l = smtplib.LMTP(HOST, LMTP)
+l.sendmail("sender@example.net", ["alice@example.test"],
+           b"From: Dave <dave@example.net>\r\nTo: alice@example.test\r\nSubject: Read me with jmapc\r\n\r\nHello Alice.\r\n")
+l.quit()
+
+alice = Client.create_with_password(host=f"{HOST}:{PORT}", user="alice", password="alice-pw")
+mboxes = alice.request(MailboxGet(ids=None))
+assert isinstance(mboxes, MailboxGetResponse), mboxes
+inbox = [m for m in mboxes.data if m.role == "inbox"][0]
+assert inbox.name == "INBOX" and inbox.total_emails == 1, inbox
+res = alice.request([
+    EmailQuery(filter=EmailQueryFilterCondition(in_mailbox=inbox.id)),
+    EmailGet(ids=Ref("/ids"), properties=["subject", "from", "preview"]),
+])
+q, g = res[0].response, res[1].response
+assert isinstance(g, EmailGetResponse), res
+assert g.data[0].subject == "Read me with jmapc" and g.data[0].mail_from[0].email == "dave@example.net", g.data
+assert "Hello Alice" in g.data[0].preview, g.data
+
+ident = alice.request(IdentityGet()).data[0]
+assert ident.email == "alice@example.test", ident
+res = alice.request([
+    EmailSet(create={"draft": Email(
+        mail_from=[EmailAddress(name="Alice", email="alice@example.test")],
+        to=[EmailAddress(name="Bob", email="bob@example.test")],
+        subject="Hello Bob via JMAP",
+        keywords={"$draft": True},
+        mailbox_ids={inbox.id: True},
+        body_values={"body": EmailBodyValue(value="Sent with jmapc through the outbound relay.")},
+        text_body=[EmailBodyPart(part_id="body", type="text/plain")],
+    )}),
+    EmailSubmissionSet(
+        on_success_update_email={"#sendIt": {"keywords/$draft": None, "keywords/$seen": True}},
+        create={"sendIt": EmailSubmission(
+            email_id="#draft", identity_id=ident.id,
+            envelope=Envelope(mail_from=Address(email="alice@example.test"),
+                              rcpt_to=[Address(email="bob@example.test")]))},
+    ),
+])
+assert res[1].response.created and "sendIt" in res[1].response.created, res
+names = [r.response.__class__.__name__ for r in res]
+assert "EmailSetResponse" in names[2:], names
+
+# The message arrives in Bob's mailbox through the relays, seen over JMAP and IMAP.
+bob = Client.create_with_password(host=f"{HOST}:{PORT}", user="bob", password="bob-pw")
+deadline = time.time() + 60
+found = None
+while time.time() < deadline and not found:
+    r = bob.request([EmailQuery(filter=EmailQueryFilterCondition(text="Hello Bob via JMAP")),
+                     EmailGet(ids=Ref("/ids"), properties=["subject", "from", "preview"])])
+    found = r[1].response.data
+    if not found:
+        time.sleep(0.5)
+dbg = api([["Email/query", {"accountId": "bob"}, "q"], ["Email/get", {"accountId": "bob", "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"}, "properties": ["subject"]}, "g"]], user="bob")
+assert found and found[0].mail_from[0].email == "alice@example.test", (found, dbg)
+m = imaplib.IMAP4(HOST, IMAP)
+m.login("bob", "bob-pw")
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", "\"Hello Bob via JMAP\"")
+assert typ == "OK" and data[0].split(), data
+m.logout()
+# Alice's draft lost $draft once sent.
+kw = one(["Email/get", {"accountId": "alice", "ids": None, "properties": ["keywords", "subject"]}, "g"])[1]["list"]
+sent = [e for e in kw if e["subject"] == "Hello Bob via JMAP"][0]
+assert sent["keywords"] == {"$seen": True}, sent
+subs = one(["EmailSubmission/get", {"accountId": "alice", "ids": None}, "s"])[1]["list"]
+assert subs[0]["undoStatus"] == "final" and "bob@example.test" in subs[0]["deliveryStatus"], subs
+# A From that is not Alice's is refused before anything is sent.
+r = api([["Email/set", {"accountId": "alice", "create": {"x": {"mailboxIds": {inbox.id: True},
+          "from": [{"email": "mallory@example.net"}], "to": [{"email": "bob@example.test"}], "subject": "spoof"}}}, "a"],
+         ["EmailSubmission/set", {"accountId": "alice", "create": {"y": {"emailId": "#x", "identityId": ident.id}}}, "b"]])
+assert r[1][1]["notCreated"]["y"]["type"] == "forbiddenFrom", r
+
+# VacationResponse: the directory's vacation attributes.
+v = one(["VacationResponse/get", {"accountId": "alice", "ids": None}, "v"])[1]["list"][0]
+assert v["id"] == "singleton" and v["isEnabled"] is False, v
+r = one(["VacationResponse/set", {"accountId": "alice", "update": {"singleton": {
+    "isEnabled": True, "textBody": "Away until Monday.", "toDate": "2030-01-02T00:00:00Z"}}}, "v"])[1]
+assert r["updated"] == {"singleton": None}, r
+v = one(["VacationResponse/get", {"accountId": "alice"}, "v"])[1]["list"][0]
+assert v["isEnabled"] and v["textBody"] == "Away until Monday." and v["toDate"] == "2030-01-02T00:00:00Z", v
+r = one(["VacationResponse/set", {"accountId": "alice", "update": {"singleton": {"subject": "Gone"}}}, "v"])[1]
+assert r["notUpdated"]["singleton"]["type"] == "invalidProperties", r
+print("OK")
+"##;
+
+#[test]
+fn jmapc_reads_and_sends_through_the_relay() {
+    let sys = start_system();
+    let env = [
+        ("LMTP_PORT", sys.store.port("lmtp").port().to_string()),
+        ("IMAP_PORT", sys.store.port("imap").port().to_string()),
+    ];
+    let (ok, out) = run_python(JMAPC, sys.store.port("http"), &sys.ca, &env);
+    assert!(
+        ok,
+        "{out}\n--- store ---\n{}\n--- outbound ---\n{}",
+        sys.store.log_text(),
+        sys.outbound.log_text()
+    );
+    // The vacation text is in the directory the relays read.
+    let data = std::fs::read_to_string(&sys.dir_file).expect("directory file");
+    assert!(data.contains("Away until Monday.") && data.contains("20300102000000Z"), "{data}");
+}

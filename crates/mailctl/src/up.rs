@@ -54,6 +54,9 @@ struct Layout {
     directory: PathBuf,
     /// The demo accounts in that directory.
     users: Vec<DemoUser>,
+    /// The outbound relay's submission address, chosen before the store
+    /// starts: the store's JMAP EmailSubmission sends there.
+    submission: SocketAddr,
 }
 
 impl Layout {
@@ -126,7 +129,48 @@ fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<S
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
-    ))
+    ) + &jmap_config(l))
+}
+
+/// JMAP on the store over HTTPS (published as `store_http`), sending
+/// through the outbound relay with the store's proxy identity `store`.
+fn jmap_config(l: &Layout) -> String {
+    format!(
+        "\n[http]\nstate_dir = {:?}\n[http.listener]\nlisten = \"{}\"\ntls = \"implicit\"\n[http.submission]\nrelay = \"{}\"\ntls = \"starttls\"\nserver_name = \"localhost\"\nca_file = {:?}\nidentity = \"store\"\nsecret_file = {:?}\n",
+        l.dir.join("data").join("jmap").display().to_string(),
+        SocketAddr::new(l.host, 0),
+        l.submission,
+        l.tls.cert.display().to_string(),
+        store_secret(l).display().to_string(),
+    )
+}
+
+/// The secret the store presents to the outbound relay.
+fn store_secret(l: &Layout) -> PathBuf {
+    l.dir.join("etc").join("proxy").join("store.secret")
+}
+
+/// Writes a random secret (hex, mode 0600) unless the file exists.
+fn write_secret(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut raw = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .context("reading /dev/urandom for a proxy secret")?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, format!("{hex}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// The parts both relays share: TLS, directory, spool, jobctl link.
@@ -201,7 +245,11 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
     let listener = |tls: &str| {
         format!(
             "hostname = \"smtp.{DEMO_DOMAIN}\"\n[{tls}.listener]\nlisten = \"{}\"\ntls = \"{}\"\n",
-            SocketAddr::new(l.host, 0),
+            if tls == "submission" {
+                l.submission
+            } else {
+                SocketAddr::new(l.host, 0)
+            },
             if tls == "submission" {
                 "starttls"
             } else {
@@ -210,10 +258,15 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
         )
     };
     Ok(format!(
-        "{}\n[submission]\n{}\n[submissions]\n{}",
+        "{}\n[submission]\n{}\n[submissions]\n{}\n[proxy]\nnetworks = [\"127.0.0.0/8\", \"{}\"]\n[[proxy.identities]]\nname = \"store\"\nsecret_file = {:?}\n",
         relay_common(l, binary, e, &routing)?,
         listener("submission"),
         listener("submissions"),
+        match l.host {
+            std::net::IpAddr::V4(a) => format!("{a}/32"),
+            std::net::IpAddr::V6(a) => format!("{a}/128"),
+        },
+        store_secret(l).display().to_string(),
     ))
 }
 
@@ -354,13 +407,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ],
     )?;
     let (directory, users) = write_demo_directory(&dir)?;
+    // Free now; a moment later the outbound relay binds it.
+    let submission = std::net::TcpListener::bind(SocketAddr::new(args.host, 0))
+        .and_then(|l| l.local_addr())
+        .context("choosing the submission port")?;
     let layout = Layout {
         dir: dir.clone(),
         host: args.host,
         tls,
         directory,
         users,
+        submission,
     };
+    write_secret(&store_secret(&layout))?;
 
     ensure_binaries(&bin_dir).await?;
     let mut running: Vec<Running> = Vec::new();

@@ -117,14 +117,22 @@ impl Store {
         Ok(out)
     }
 
-    /// The user's own mailboxes with their counters, from memory and the
-    /// mailbox records (no row scan).
+    /// The user's own mailboxes with their counters, from the committed
+    /// mailbox records (no row scan). Not from memory: the in-memory
+    /// counters move when a change is queued, before its rows are
+    /// committed, and a reader must never see a MODSEQ whose rows it
+    /// cannot read yet.
     pub fn mailbox_counters(&self, user: &str) -> Result<Vec<MailboxCounters>> {
         let subs: BTreeSet<MailboxPath> = self.subscriptions(user)?.into_iter().collect();
         let names = self.names_of(user)?;
         let mut out = Vec::with_capacity(names.len());
         for n in &names {
-            if let Some(rec) = self.record(user, n)? {
+            let Some(id) = self.mailbox_id(user, n)? else {
+                continue;
+            };
+            let rec: Option<crate::records::MailboxRecord> =
+                self.inner.db.get_json(Cf::Meta, &key::mailbox(id))?;
+            if let Some(rec) = rec {
                 out.push(MailboxCounters {
                     info: crate::mailbox::info(&rec, &names, &subs),
                     exists: rec.exists,
