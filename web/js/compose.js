@@ -79,7 +79,7 @@ export class Composer {
         cc = addresses(others);
       }
       subject = prefixed(email.subject, "Re");
-      const quoted = plainText(email).split("\n").map((l) => `> ${l}`).join("\n");
+      const quoted = plainText(email).replace(/\s+$/, "").split("\n").map((l) => (l ? `> ${l}` : ">")).join("\n");
       body = `\n\nOn ${longDate(email.sentAt || email.receivedAt)}, ${who((email.from || [])[0])} wrote:\n${quoted}\n`;
       this.inReplyTo = email.messageId || null;
       this.references = [...(email.references || []), ...(email.messageId || [])];

@@ -24,6 +24,11 @@ export class Mailboxes {
     this.selectedId = null;
   }
 
+  /** The name shown: "INBOX" as people write it. */
+  static label(m) {
+    return m.role === "inbox" && m.name.toUpperCase() === "INBOX" ? "Inbox" : m.name;
+  }
+
   /** Reloads every mailbox (Mailbox/get, RFC 8621 section 2). */
   async load() {
     const r = await this.jmap.call("Mailbox/get", { ids: null, properties: PROPERTIES });
@@ -91,7 +96,7 @@ export class Mailboxes {
           },
         },
           icon(ROLE_ICON[m.role] || "folder"),
-          h("span", { class: "folder-name" }, m.name),
+          h("span", { class: "folder-name" }, Mailboxes.label(m)),
           unread ? h("span", { class: "count", title: m.role === "drafts" ? "Drafts" : "Unread" }, String(unread)) : null,
         ),
       );

@@ -82,6 +82,7 @@ class WebMail {
     $("list").addEventListener("flag", (ev) => this.toggleFlag(ev.detail.email));
 
     await this.mailboxes.load();
+    await this.ensureStandardMailboxes();
     const fromHash = decodeURIComponent((location.hash.match(/^#mailbox\/(.+)$/) || [])[1] || "");
     if (fromHash && this.mailboxes.byId.has(fromHash)) this.mailboxes.selectedId = fromHash;
     this.mailboxes.render();
@@ -281,6 +282,17 @@ class WebMail {
     } catch (e) {
       toast(`Not deleted: ${e.message}`);
     }
+  }
+
+  /** Drafts, Sent, Archive and Trash, created once when a store has none. */
+  async ensureStandardMailboxes() {
+    const wanted = [["drafts", "Drafts"], ["sent", "Sent"], ["archive", "Archive"], ["trash", "Trash"]];
+    const missing = wanted.filter(([role, name]) =>
+      !this.mailboxes.byRole(role) && !this.mailboxes.list.some((m) => m.name === name && !m.parentId));
+    if (!missing.length) return;
+    const create = Object.fromEntries(missing.map(([role, name]) => [role, { name, role, parentId: null }]));
+    await this.jmap.call("Mailbox/set", { create }).catch(() => null);
+    await this.mailboxes.load();
   }
 
   async ensureMailbox(role, name) {

@@ -3,6 +3,7 @@
 // or as chosen, each thread one row that opens up to show its messages.
 
 import { h, icon, replace, shortDate, who, initials, hue, toast } from "./ui.js";
+import { Mailboxes } from "./mailboxes.js";
 
 export const PAGE = 50;
 
@@ -197,7 +198,8 @@ export class MessageList {
 
   title() {
     if (this.search) return `Search: ${this.search}`;
-    return this.mailboxes.byId.get(this.mailboxId)?.name || "Mail";
+    const m = this.mailboxes.byId.get(this.mailboxId);
+    return m ? Mailboxes.label(m) : "Mail";
   }
 
   renderLoading() {

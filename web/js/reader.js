@@ -6,6 +6,7 @@
 import {
   h, icon, replace, longDate, who, addresses, initials, hue, size, linkify, toast,
 } from "./ui.js";
+import { Mailboxes } from "./mailboxes.js";
 
 const READ_PROPERTIES = [
   "id", "blobId", "threadId", "mailboxIds", "keywords", "from", "to", "cc", "bcc",
@@ -115,7 +116,7 @@ export class Reader {
           },
         },
           h("option", { value: "" }, "Move…"),
-          moveTargets.map((m) => h("option", { value: m.id }, `${"\u00a0\u00a0".repeat(m.depth)}${m.name}`)),
+          moveTargets.map((m) => h("option", { value: m.id }, `${"\u00a0\u00a0".repeat(m.depth)}${Mailboxes.label(m)}`)),
         )),
       h("button", { class: "icon-button", type: "button", id: "mark-unread", title: "Mark unread (u)", onclick: () => this.actions.markSeen(email, false) }, icon("mail")),
       h("button", { class: "icon-button danger", type: "button", id: "delete", title: "Delete (#)", onclick: () => this.actions.remove(email) }, icon("trash")),

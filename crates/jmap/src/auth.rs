@@ -89,7 +89,10 @@ const CACHE_MAX: usize = 10_000;
 
 impl AuthCache {
     fn key(login: &str, password: &str) -> (String, [u8; 32]) {
-        (login.to_string(), sha2::Sha256::digest(password.as_bytes()).into())
+        (
+            login.to_string(),
+            sha2::Sha256::digest(password.as_bytes()).into(),
+        )
     }
 
     fn get(&self, login: &str, password: &str) -> Option<Account> {

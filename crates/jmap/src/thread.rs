@@ -35,7 +35,12 @@ fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> {
 pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodError> {
     let a = GetArgs::parse(args, ctx.shared.limits.max_objects_in_get)?;
     ctx.account(args)?;
-    let props = property::select(a.properties.as_deref(), property::THREAD, property::THREAD, false)?;
+    let props = property::select(
+        a.properties.as_deref(),
+        property::THREAD,
+        property::THREAD,
+        false,
+    )?;
     let s = ctx.snapshot().await?;
     let all = threads(&s);
     let ids: Vec<String> = match a.ids {
@@ -57,7 +62,12 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
                 if props.iter().any(|p| p == "emailIds") {
                     o.insert(
                         "emailIds".into(),
-                        json!(emails.iter().map(|(_, _, d)| email_id(d)).collect::<Vec<_>>()),
+                        json!(
+                            emails
+                                .iter()
+                                .map(|(_, _, d)| email_id(d))
+                                .collect::<Vec<_>>()
+                        ),
                     );
                 }
                 list.push(Value::Object(o));
@@ -90,7 +100,8 @@ pub(crate) async fn changes(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Meth
         };
         touched.entry(t).or_default().push(*ch);
     }
-    let (mut created, mut updated, mut destroyed) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut created, mut updated, mut destroyed) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for (t, chs) in touched {
         match all.get(&t) {
             None => destroyed.insert(t.to_string()),
@@ -107,7 +118,9 @@ pub(crate) async fn changes(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Meth
     if let Some(max) = a.max_changes
         && (created.len() + updated.len() + destroyed.len()) as u64 > max
     {
-        return Err(MethodError::cannot_calculate_changes("more than maxChanges"));
+        return Err(MethodError::cannot_calculate_changes(
+            "more than maxChanges",
+        ));
     }
     let mut out = Map::new();
     out.insert("accountId".into(), json!(ctx.acc.account_id));

@@ -129,7 +129,21 @@ fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<S
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
-    ) + &jmap_config(l))
+    ) + &jmap_config(l)
+        + &store_proxy_config(l)?)
+}
+
+/// The store's `[proxy]`: the access-tier proxies (`mmp`, `mem`) may log
+/// in for a user from loopback (CONTRACTS.md).
+fn store_proxy_config(l: &Layout) -> anyhow::Result<String> {
+    let mut out = "\n[proxy]\nnetworks = [\"127.0.0.0/8\"]\n".to_string();
+    for name in ["mmp", "mem"] {
+        out.push_str(&format!(
+            "[[proxy.identities]]\nname = \"{name}\"\nsecret_file = {:?}\n",
+            proxy_secret(l, name)?.display().to_string()
+        ));
+    }
+    Ok(out)
 }
 
 /// JMAP on the store over HTTPS (published as `store_http`), sending
@@ -271,24 +285,15 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
 }
 
 /// The secret file of proxy identity `name` (`DIR/etc/proxy/NAME.secret`,
-/// mode 0600), created with 32 random bytes (hex) when missing. The
-/// proxies present it to the stores, which list it in their `[proxy]`.
+/// mode 0600), written when missing. The proxies present it to the
+/// stores, which list it in their `[proxy]`.
 fn proxy_secret(l: &Layout, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = l.dir.join("etc").join("proxy");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{name}.secret"));
-    if !path.is_file() {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&path, format!("{hex}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
+    let path = l
+        .dir
+        .join("etc")
+        .join("proxy")
+        .join(format!("{name}.secret"));
+    write_secret(&path)?;
     Ok(path)
 }
 
