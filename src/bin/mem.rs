@@ -1,5 +1,12 @@
-//! `mem`: the webmail multiplexor.
+//! `mem`: the webmail multiplexor (access tier): the web client, logins
+//! against the directory, and each session's JMAP relayed to its store.
+
+use mail_core::service::{self, Started};
+use mail_mem::MemConfig;
 
 fn main() -> std::process::ExitCode {
-    mail_core::service::main_not_built("mem", "the webmail multiplexor")
+    service::main::<MemConfig, _, _>("mem", |cfg, ctx| async move {
+        mail_mem::start(cfg, &ctx).await?;
+        Ok(Started::Ready)
+    })
 }

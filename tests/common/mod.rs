@@ -102,6 +102,21 @@ pub fn required_sections(binary: &str, ip: IpAddr, dir: &Path) -> String {
                 lmtp = SocketAddr::new(ip, 0),
             )
         }
+        "mem" => {
+            let data = dir.join("directory-data.toml");
+            if !data.exists() {
+                mail_directory::file::FileDirectory::create(&data, &Default::default())
+                    .expect("create an empty file directory");
+            }
+            let secret = dir.join("mem.secret");
+            std::fs::write(&secret, "mem-test-secret\n").expect("write the proxy secret");
+            format!(
+                "[http.listener]\nlisten = \"{http}\"\ntls = \"none\"\n[directory]\nbackend = \"file\"\npath = {data:?}\n[proxy]\nname = \"mem\"\nsecret_file = {secret:?}\n",
+                http = SocketAddr::new(ip, 0),
+                data = data.display().to_string(),
+                secret = secret.display().to_string(),
+            )
+        }
         "mta-inbound" | "mta-outbound" => {
             let data = dir.join("directory-data.toml");
             if !data.exists() {

@@ -238,3 +238,57 @@ fn render(registry: &prometheus::Registry) -> String {
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+/// The W3C `traceparent` of `span` when OpenTelemetry records it, for a
+/// request to another service that should join this trace (the MEM's
+/// requests to a store, say). `None` when no exporter is configured.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Makes `span` a child of the remote span a W3C `traceparent` names
+/// (`00-<trace id>-<span id>-<flags>`); a malformed value is ignored.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut parts = traceparent.trim().split('-');
+    let (Some(_v), Some(t), Some(s), Some(f), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return;
+    };
+    let (Ok(trace), Ok(id), Ok(flags)) = (
+        TraceId::from_hex(t),
+        SpanId::from_hex(s),
+        u8::from_str_radix(f, 16),
+    ) else {
+        return;
+    };
+    let sc = SpanContext::new(
+        trace,
+        id,
+        TraceFlags::new(flags),
+        true,
+        TraceState::default(),
+    );
+    if sc.is_valid() {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(sc));
+    }
+}

@@ -57,6 +57,9 @@ struct Layout {
     /// The control plane's CA and certificates (mutual TLS for jobctl.v1
     /// and store.admin.v1).
     control: crate::cert::UpPki,
+    /// The outbound relay's submission address, chosen before the store
+    /// starts: the store's JMAP EmailSubmission sends there.
+    submission: SocketAddr,
 }
 
 impl Layout {
@@ -124,7 +127,62 @@ fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<S
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
-    ))
+    ) + &jmap_config(l)
+        + &store_proxy_config(l)?)
+}
+
+/// The store's `[proxy]`: the access-tier proxies (`mmp`, `mem`) may log
+/// in for a user from loopback (CONTRACTS.md).
+fn store_proxy_config(l: &Layout) -> anyhow::Result<String> {
+    let mut out = "\n[proxy]\nnetworks = [\"127.0.0.0/8\"]\n".to_string();
+    for name in ["mmp", "mem"] {
+        out.push_str(&format!(
+            "[[proxy.identities]]\nname = \"{name}\"\nsecret_file = {:?}\n",
+            proxy_secret(l, name)?.display().to_string()
+        ));
+    }
+    Ok(out)
+}
+
+/// JMAP on the store over HTTPS (published as `store_http`), sending
+/// through the outbound relay with the store's proxy identity `store`.
+fn jmap_config(l: &Layout) -> String {
+    format!(
+        "\n[http]\nstate_dir = {:?}\n[http.listener]\nlisten = \"{}\"\ntls = \"implicit\"\n[http.submission]\nrelay = \"{}\"\ntls = \"starttls\"\nserver_name = \"localhost\"\nca_file = {:?}\nidentity = \"store\"\nsecret_file = {:?}\n",
+        l.dir.join("data").join("jmap").display().to_string(),
+        SocketAddr::new(l.host, 0),
+        l.submission,
+        l.tls.cert.display().to_string(),
+        store_secret(l).display().to_string(),
+    )
+}
+
+/// The secret the store presents to the outbound relay.
+fn store_secret(l: &Layout) -> PathBuf {
+    l.dir.join("etc").join("proxy").join("store.secret")
+}
+
+/// Writes a random secret (hex, mode 0600) unless the file exists.
+fn write_secret(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut raw = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .context("reading /dev/urandom for a proxy secret")?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, format!("{hex}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// The parts both relays share: TLS, directory, spool, jobctl link.
@@ -199,7 +257,11 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
     let listener = |tls: &str| {
         format!(
             "hostname = \"smtp.{DEMO_DOMAIN}\"\n[{tls}.listener]\nlisten = \"{}\"\ntls = \"{}\"\n",
-            SocketAddr::new(l.host, 0),
+            if tls == "submission" {
+                l.submission
+            } else {
+                SocketAddr::new(l.host, 0)
+            },
             if tls == "submission" {
                 "starttls"
             } else {
@@ -208,10 +270,52 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
         )
     };
     Ok(format!(
-        "{}\n[submission]\n{}\n[submissions]\n{}",
+        "{}\n[submission]\n{}\n[submissions]\n{}\n[proxy]\nnetworks = [\"127.0.0.0/8\", \"{}\"]\n[[proxy.identities]]\nname = \"store\"\nsecret_file = {:?}\n",
         relay_common(l, binary, e, &routing)?,
         listener("submission"),
         listener("submissions"),
+        match l.host {
+            std::net::IpAddr::V4(a) => format!("{a}/32"),
+            std::net::IpAddr::V6(a) => format!("{a}/128"),
+        },
+        store_secret(l).display().to_string(),
+    ))
+}
+
+/// The secret file of proxy identity `name` (`DIR/etc/proxy/NAME.secret`,
+/// mode 0600), written when missing. The proxies present it to the
+/// stores, which list it in their `[proxy]`.
+fn proxy_secret(l: &Layout, name: &str) -> anyhow::Result<PathBuf> {
+    let path = l
+        .dir
+        .join("etc")
+        .join("proxy")
+        .join(format!("{name}.secret"));
+    write_secret(&path)?;
+    Ok(path)
+}
+
+/// The webmail multiplexor: HTTPS with the development certificate, the
+/// demo directory, and the store's JMAP address for the demo users'
+/// `mailHost` (`localhost`). Without a store JMAP endpoint it still
+/// starts; logins then report that no store is configured.
+fn mem_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    let secret = proxy_secret(l, "mem")?;
+    let hosts = match e.get("store_http").and_then(|v| v.as_str()) {
+        Some(addr) => format!("[stores.hosts]\n\"localhost\" = \"https://{addr}\"\n"),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n{}\n[http.listener]\nlisten = \"{}\"\ntls = \"implicit\"\n\n[proxy]\nname = \"mem\"\nsecret_file = {:?}\n\n[stores]\nca = {:?}\n{}",
+        base_config(l, binary),
+        l.tls.cert.display().to_string(),
+        l.tls.key.display().to_string(),
+        directory,
+        SocketAddr::new(l.host, 0),
+        secret.display().to_string(),
+        l.tls.cert.display().to_string(),
+        hosts,
     ))
 }
 
@@ -244,6 +348,11 @@ const SERVICES: &[ServiceSpec] = &[
         binary: "mta-outbound",
         endpoints: &[("submission", "submission"), ("submissions", "submissions")],
         config: outbound_config,
+    },
+    ServiceSpec {
+        binary: "mem",
+        endpoints: &[("http", "mem_http")],
+        config: mem_config,
     },
 ];
 
@@ -298,6 +407,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )?;
     let (directory, users) = write_demo_directory(&dir)?;
     let control = crate::cert::UpPki::create(&dir.join("pki"), args.host)?;
+    // Free now; a moment later the outbound relay binds it.
+    let submission = std::net::TcpListener::bind(SocketAddr::new(args.host, 0))
+        .and_then(|l| l.local_addr())
+        .context("choosing the submission port")?;
     let layout = Layout {
         dir: dir.clone(),
         host: args.host,
@@ -305,7 +418,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         directory,
         users,
         control,
+        submission,
     };
+    write_secret(&store_secret(&layout))?;
 
     ensure_binaries(&bin_dir).await?;
     let mut running: Vec<Running> = Vec::new();

@@ -46,6 +46,9 @@ pub struct MailstoreConfig {
     /// with the deployment CA, operators only; plaintext on loopback only.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
+    /// JMAP (RFC 8620/8621) over HTTPS; off when absent (docs/jmap.md).
+    #[serde(default)]
+    pub http: Option<mail_jmap::HttpConfig>,
     /// Access-tier proxies (MMP, MEM) allowed to log in for a user.
     #[serde(default)]
     pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
@@ -75,6 +78,15 @@ impl Validate for MailstoreConfig {
         }
         if let Some(a) = &self.admin {
             v.nested("admin", a);
+        }
+        if let Some(h) = &self.http {
+            v.nested("http", h);
+            if h.listener.tls == mail_core::listener::TlsMode::Implicit && self.tls.is_none() {
+                v.error(
+                    "http.listener.tls",
+                    "HTTPS needs the service's [tls] certificate",
+                );
+            }
         }
         v.nested("proxy", &self.proxy);
         for (i, id) in self.proxy.identities.iter().enumerate() {

@@ -46,7 +46,10 @@ pub enum Error {
     /// The admin API could not start (its address, its TLS files).
     #[error("{0}")]
     Admin(#[from] mail_core::grpc::GrpcError),
-    /// A proxy secret file could not be read.
+    /// JMAP would not start.
+    #[error("{0}")]
+    Jmap(#[from] mail_jmap::Error),
+    /// A `[proxy]` secret file could not be read.
     #[error("proxy: {0}")]
     Proxy(std::io::Error),
 }
@@ -98,8 +101,19 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     }
     if let Some(g) = &cfg.guaranteed_lmtp {
         let server = mail_lmtp::LmtpServer::new(g.clone(), mailboxes(true));
-        let addr = server.serve(tls, &ctx.shutdown).await?;
+        let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("lmtp_guaranteed", addr);
+    }
+    if let Some(h) = &cfg.http {
+        let server = mail_jmap::JmapServer::new(
+            h.clone(),
+            store.clone(),
+            directory.clone(),
+            proxies.clone(),
+            cfg.host.clone(),
+        )?;
+        let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+        ctx.publish_port("http", addr);
     }
     if let Some(a) = &cfg.admin {
         let admin = admin::AdminService::new(store.clone(), directory.clone());

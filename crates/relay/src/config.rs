@@ -50,6 +50,11 @@ pub struct RelayConfig {
     /// Message submission over implicit TLS on 465 (RFC 8314).
     #[serde(default)]
     pub submissions: Option<SmtpConfig>,
+    /// Stores allowed to submit for their users (JMAP EmailSubmission):
+    /// AUTH PLAIN with the user as authorization identity and the store's
+    /// proxy name and secret (docs/relays.md).
+    #[serde(default)]
+    pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
 }
 
 /// `[reprocess]`: the channel that expands groups, forwards and answers
@@ -107,6 +112,7 @@ impl Validate for RelayConfig {
         v.nested("spool", &self.spool);
         v.nested("delivery", &self.delivery);
         v.nested("reprocess", &self.reprocess);
+        v.nested("proxy", &self.proxy);
         let listeners = [
             ("smtp", &self.smtp),
             ("submission", &self.submission),

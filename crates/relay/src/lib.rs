@@ -49,6 +49,9 @@ pub enum Error {
     /// The delivery workers would not start.
     #[error("delivery: {0}")]
     Delivery(#[from] mail_delivery::Error),
+    /// A `[proxy]` secret file could not be read.
+    #[error("proxy: {0}")]
+    Proxy(std::io::Error),
 }
 
 /// What a started relay shares with its delivery workers.
@@ -131,9 +134,14 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
         )))
         .with_notifier(Arc::new(jobctl.clone()))
     };
+    let proxies =
+        mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
     let submission_hooks = || {
         relay_hooks()
-            .with_authenticator(Arc::new(auth::DirectoryAuth::new(directory.clone())))
+            .with_authenticator(Arc::new(auth::DirectoryAuth::with_proxies(
+                directory.clone(),
+                proxies.clone(),
+            )))
             .with_senders(Arc::new(auth::DirectorySenders::new(directory.clone())))
     };
     if let Some(c) = &cfg.smtp {

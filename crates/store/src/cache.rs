@@ -26,6 +26,19 @@ pub struct CachedMessage {
     pub headers: Vec<(String, String)>,
     /// True when the MIME parser failed or panicked; only `headers` is then filled.
     pub parse_failed: bool,
+    /// Content digest of the exact bytes (lower-case hex of the first 16
+    /// bytes of SHA-256), like Cyrus's message GUID: copies of a message
+    /// share it, so JMAP derives its immutable Email id from it. Empty in
+    /// rows written before it existed ([`digest`] recomputes it).
+    #[serde(default)]
+    pub digest: String,
+}
+
+/// The content digest of `raw` as [`CachedMessage::digest`] holds it.
+pub fn digest(raw: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(raw);
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The ENVELOPE of a message; strings are decoded (RFC 2047) where the parser could.
@@ -92,6 +105,7 @@ pub struct BodyPart {
 /// Builds the cache entry for `raw`; never panics, never fails.
 pub fn parse(raw: &[u8], wanted: &[String]) -> CachedMessage {
     let headers = header_fields(raw, wanted);
+    let digest = digest(raw);
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         MessageParser::default()
             .parse(raw)
@@ -103,10 +117,12 @@ pub fn parse(raw: &[u8], wanted: &[String]) -> CachedMessage {
             body,
             headers,
             parse_failed: false,
+            digest,
         },
         _ => CachedMessage {
             headers,
             parse_failed: true,
+            digest,
             ..Default::default()
         },
     }

@@ -52,6 +52,7 @@ pub(crate) struct Inner {
     pub quotas: Mutex<HashMap<String, Arc<Mutex<QuotaRecord>>>>,
     pub users: Mutex<HashMap<String, String>>,
     pub watchers: Mutex<HashMap<u64, broadcast::Sender<MailboxEvent>>>,
+    pub user_watchers: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
     pub ns_lock: Mutex<()>,
     pub snapshots: AtomicUsize,
     pub deferred: Mutex<Vec<(u64, PendingUnlink)>>,
@@ -109,6 +110,7 @@ impl Store {
                 quotas: Mutex::default(),
                 users: Mutex::default(),
                 watchers: Mutex::default(),
+                user_watchers: Mutex::default(),
                 ns_lock: Mutex::default(),
                 snapshots: AtomicUsize::new(0),
                 deferred: Mutex::default(),
@@ -322,12 +324,19 @@ impl Store {
 
     /// Publishes an event to IDLEing sessions of mailbox `id`.
     pub(crate) fn notify(&self, id: u64, ev: MailboxEvent) {
-        let mut watchers = lock(&self.inner.watchers);
-        if let Some(tx) = watchers.get(&id)
-            && tx.send(ev).is_err()
         {
-            // Every session stopped watching: drop the channel.
-            watchers.remove(&id);
+            let mut watchers = lock(&self.inner.watchers);
+            if let Some(tx) = watchers.get(&id)
+                && tx.send(ev).is_err()
+            {
+                // Every session stopped watching: drop the channel.
+                watchers.remove(&id);
+            }
+        }
+        let state = lock(&self.inner.mailboxes).get(&id).cloned();
+        if let Some(st) = state {
+            let owner = lock(&st).rec.owner.clone();
+            self.notify_user(&owner);
         }
     }
 

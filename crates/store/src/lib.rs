@@ -34,6 +34,7 @@
 
 mod acl;
 mod cache;
+mod changes;
 mod commit;
 mod config;
 mod db;
@@ -54,7 +55,8 @@ mod snapshot;
 mod types;
 
 pub use acl::{ANYONE, Rights};
-pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress};
+pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, digest};
+pub use changes::{Expunged, MailboxCounters};
 pub use config::{GroupCommitConfig, QuotaConfig, StoreConfig};
 pub use deliver::{DeliverOptions, Delivered, Recipient};
 pub use engine::Store;

@@ -177,7 +177,9 @@ impl Store {
             }
         }
         let (_, ops) = self.create_locked(owner, name, special_use)?;
-        self.commit(ops, Vec::new()).wait()
+        self.commit(ops, Vec::new()).wait()?;
+        self.notify_user(owner);
+        Ok(())
     }
 
     /// Deletes a mailbox, its rows and its files. INBOX and mailboxes with
@@ -232,6 +234,19 @@ impl Store {
         for grantee in rec.acl.keys() {
             ops.push(Op::Delete(Cf::Meta, key::shared(grantee, &rec.owner, id)));
         }
+        // Every message goes with the mailbox: one tombstone for them all.
+        let mut gone = Vec::new();
+        for (k, v) in self
+            .inner
+            .db
+            .range(Cf::Cache, &id.to_be_bytes(), &key::rows_end(id))?
+        {
+            let c: crate::cache::CachedMessage = crate::db::decode(&k, &v)?;
+            gone.push((key::uid_suffix(&k), c.digest));
+        }
+        if !gone.is_empty() {
+            ops.push(self.tombstone_op(id, &rec.owner, g.rec.highestmodseq + 1, gone));
+        }
         let mut quota = qg.clone();
         quota.bytes = quota.bytes.saturating_sub(g.rec.bytes);
         quota.messages = quota.messages.saturating_sub(u64::from(g.rec.exists));
@@ -250,6 +265,7 @@ impl Store {
         ticket.wait()?;
         lock(&self.inner.mailboxes).remove(&id);
         self.notify(id, MailboxEvent::Gone);
+        self.notify_user(&rec.owner);
         // Waited on, under the namespace lock, so no mailbox of the same
         // name can be created while a replayable unlink still points there.
         let mut ops = Vec::new();
@@ -334,6 +350,7 @@ impl Store {
         for (id, _) in affected {
             self.notify(id, MailboxEvent::Gone);
         }
+        self.notify_user(user);
         Ok(())
     }
 
@@ -349,7 +366,7 @@ impl Store {
             .collect())
     }
 
-    fn record(&self, owner: &str, name: &str) -> Result<Option<MailboxRecord>> {
+    pub(crate) fn record(&self, owner: &str, name: &str) -> Result<Option<MailboxRecord>> {
         match self.mailbox_id(owner, name)? {
             Some(id) => {
                 let st = self.state(id)?;
@@ -399,7 +416,9 @@ impl Store {
             )],
             Vec::new(),
         )
-        .wait()
+        .wait()?;
+        self.notify_user(user);
+        Ok(())
     }
 
     /// Removes a subscription.
@@ -409,7 +428,9 @@ impl Store {
             vec![Op::Delete(Cf::Meta, key::sub(user, &path.owner, &name))],
             Vec::new(),
         )
-        .wait()
+        .wait()?;
+        self.notify_user(user);
+        Ok(())
     }
 
     /// The user's subscriptions (LSUB).
@@ -557,13 +578,20 @@ impl Store {
         self.write_meta(&rec)?;
         ops.push(Op::put_json(Cf::Meta, key::mailbox(rec.id), &rec));
         let ticket = self.commit(ops, Vec::new());
+        let owner = rec.owner.clone();
         g.rec = rec;
         drop(g);
-        ticket.wait()
+        ticket.wait()?;
+        self.notify_user(&owner);
+        Ok(())
     }
 }
 
-fn info(rec: &MailboxRecord, names: &[String], subs: &BTreeSet<MailboxPath>) -> MailboxInfo {
+pub(crate) fn info(
+    rec: &MailboxRecord,
+    names: &[String],
+    subs: &BTreeSet<MailboxPath>,
+) -> MailboxInfo {
     let prefix = format!("{}/", rec.name);
     let path = MailboxPath::new(&rec.owner, &rec.name);
     MailboxInfo {

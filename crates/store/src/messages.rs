@@ -349,10 +349,12 @@ impl Store {
         let mut ops = Vec::new();
         let mut files = Vec::new();
         let mut gone = Vec::new();
+        let mut digests = Vec::new();
         for (uid, row) in self.rows(mailbox.id, uids)? {
             if only_deleted && !row.flags.contains(DELETED) {
                 continue;
             }
+            digests.push((uid, self.row_digest(mailbox.id, uid, &dir.join(&row.file))));
             ops.push(Op::Delete(Cf::Index, key::row(mailbox.id, uid)));
             ops.push(Op::Delete(Cf::Cache, key::row(mailbox.id, uid)));
             rec.exists = rec.exists.saturating_sub(1);
@@ -379,6 +381,7 @@ impl Store {
             }
         }
         rec.highestmodseq += 1;
+        ops.push(self.tombstone_op(mailbox.id, &owner, rec.highestmodseq, digests));
         rearm_warning(&mut quota, self.inner.cfg.quota.warn_percent);
         ops.push(Op::put_json(Cf::Meta, key::mailbox(mailbox.id), &rec));
         ops.push(Op::put_json(Cf::Meta, key::quota(&owner), &quota));
