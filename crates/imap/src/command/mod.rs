@@ -167,7 +167,7 @@ pub(crate) async fn execute(
             C::Noop | C::Check => s.ok(&tag, None, &format!("{cmd_name} completed")),
             C::Logout => s.logout(&tag),
             C::Id(_) => s.id(&tag),
-            C::Enable(caps) => s.enable(&tag, &caps),
+            C::Enable(caps) => s.enable(&tag, &caps).await,
             C::Namespace => s.namespace(&tag),
             C::StartTls => s.starttls(&tag),
             C::Login { username, password } => s.login(&tag, &username, &password).await,
