@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod flows_env;
+pub mod imap_env;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
