@@ -268,6 +268,43 @@ R['list_all'] = raw(m, 'LIST "" *')
     lacks(&r, "list_all", "..");
 }
 
+/// RFC 3501 7.1.3: BAD answers one command; the session goes on. Only a
+/// run of BADs in a row (a client that speaks no IMAP) ends it: a long
+/// session that errs now and then is not cut off at its twentieth BAD
+/// (which is how a checker once saw a LIST pattern "close the
+/// connection").
+#[test]
+fn bad_commands_spread_over_a_session_do_not_end_it() {
+    let store = Store::start();
+    let r = store.python(
+        r#"
+m = connect()
+for i in range(30):
+    raw(m, 'FROB%d' % i)
+    raw(m, 'NOOP')
+R['list_atom'] = raw(m, "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_|[}>%*")[-1]
+R['noop'] = raw(m, 'NOOP')[-1]
+tag = m._new_tag().decode()
+m.send(''.join('%s%d FROB\r\n' % (tag, i) for i in range(20)).encode())
+lines = []
+try:
+    while True:
+        lines.append(line(m))
+except (EOFError, OSError):
+    pass
+R['burst'] = lines
+"#,
+    );
+    has(&r, "list_atom", " OK ");
+    has(&r, "noop", " OK ");
+    let burst = s(&r["burst"]);
+    assert_eq!(burst.matches(" BAD ").count(), 20, "{burst}");
+    assert!(
+        burst.lines().last().is_some_and(|l| l.starts_with("* BYE")),
+        "{burst}"
+    );
+}
+
 /// RFC 7162 3.1: the first CONDSTORE-enabling command of a session with a
 /// mailbox selected (FETCH MODSEQ, SEARCH MODSEQ, STORE UNCHANGEDSINCE,
 /// STATUS HIGHESTMODSEQ, ENABLE CONDSTORE) is answered with an untagged

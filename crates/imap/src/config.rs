@@ -64,7 +64,8 @@ pub struct ImapConfig {
     /// Failed logins before the connection is closed.
     #[serde(default = "default_max_auth_failures")]
     pub max_auth_failures: u32,
-    /// BAD commands tolerated before the connection is closed.
+    /// BAD answers in a row after which the connection is closed (a
+    /// command answered OK or NO starts the count again).
     #[serde(default = "default_max_bad_commands")]
     pub max_bad_commands: u32,
     /// Directory uids allowed to change quota limits with SETQUOTA (RFC

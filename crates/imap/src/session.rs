@@ -89,6 +89,9 @@ pub struct Session {
     pub(crate) can_start_tls: bool,
     pub(crate) inbuf: Vec<u8>,
     pub(crate) out: Vec<u8>,
+    /// BADs in a row: any other answer resets it, so a long session that
+    /// errs now and then is not cut off (only a client that talks no IMAP
+    /// at all is).
     pub(crate) bad_commands: u32,
     pub(crate) auth_failures: u32,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
@@ -159,7 +162,7 @@ impl Session {
         self.bad_commands += 1;
         self.push(&Status::bad(tag, None, text).to_bytes());
         if self.bad_commands >= self.shared.config.max_bad_commands {
-            self.bye("Too many invalid commands");
+            self.bye("Too many invalid commands in a row, closing");
             return Flow::Close;
         }
         Flow::Continue
@@ -356,7 +359,9 @@ impl Session {
                     Err(e) => {
                         tracing::debug!(error = %e, "bad command");
                         self.continued = None;
-                        if !e.is_refusal() {
+                        if e.is_refusal() {
+                            self.bad_commands = 0;
+                        } else {
                             self.bad_commands += 1;
                         }
                         self.push(&e.response());
@@ -364,7 +369,13 @@ impl Session {
                             Some(n) if self.bad_commands < self.shared.config.max_bad_commands => {
                                 self.inbuf.drain(..n.min(self.inbuf.len()));
                             }
-                            _ => {
+                            Some(_) => {
+                                self.bye("Too many invalid commands in a row, closing");
+                                let _ = self.flush(&mut conn).await;
+                                let _ = conn.stream.shutdown().await;
+                                return;
+                            }
+                            None => {
                                 self.bye("Cannot recover from the previous error, closing");
                                 let _ = self.flush(&mut conn).await;
                                 let _ = conn.stream.shutdown().await;

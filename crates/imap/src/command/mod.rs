@@ -264,6 +264,9 @@ pub(crate) async fn execute(
         Some(Some(r)) => r,
         _ => "ok",
     };
+    if result != "bad" {
+        s.bad_commands = 0;
+    }
     s.shared.metrics.command(cmd_name, result);
     flow
 }
