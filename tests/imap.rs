@@ -9,211 +9,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use common::{
-    Service, ServiceBuilder, create_file_directory, file_user, loopback, python3, swaks_lmtp,
-};
-
-const DOMAIN: &str = "example.test";
-
-/// A running mailstore with its certificate and a temp dir.
-struct Store {
-    svc: Service,
-    ca: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Store {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        let tls =
-            mail_core::tls::generate_self_signed(d, &["127.0.0.1".into(), "localhost".into()])
-                .expect("certificate");
-        let mut alice = file_user("alice", DOMAIN);
-        alice.quota_bytes = Some(10 * 1024 * 1024);
-        alice.quota_messages = Some(1000);
-        let directory = d.join("directory.toml");
-        create_file_directory(
-            &directory,
-            DOMAIN,
-            vec![alice, file_user("bob", DOMAIN)],
-            Vec::new(),
-        );
-        let svc = ServiceBuilder::new("mailstore")
-            .ip(loopback(1))
-            .no_defaults()
-            .config_top(&format!(
-                "host = \"127.0.0.1\"\n[tls]\ncert = {cert:?}\nkey = {key:?}\n\
-                 [store]\nsystem_path = {sys:?}\n[store.partitions]\nprimary = {primary:?}\n\
-                 [directory]\nbackend = \"file\"\npath = {directory:?}\n\
-                 [lmtp.listener]\nlisten = \"127.0.0.1:0\"\n\
-                 [imap]\nhostname = \"imap.{DOMAIN}\"\nauth_failure_delay = \"200ms\"\n\
-                 [imap.listener]\nlisten = \"127.0.0.1:0\"\ntls = \"starttls\"\n",
-                cert = tls.cert.display().to_string(),
-                key = tls.key.display().to_string(),
-                sys = d.join("store/system").display().to_string(),
-                primary = d.join("store/primary").display().to_string(),
-                directory = directory.display().to_string(),
-            ))
-            .start();
-        Self {
-            svc,
-            ca: tls.cert,
-            _dir: dir,
-        }
-    }
-
-    fn imap_port(&self) -> u16 {
-        self.svc.port("imap").port()
-    }
-
-    fn lmtp(&self) -> String {
-        self.svc.port("lmtp").to_string()
-    }
-
-    /// One message over LMTP with `swaks`.
-    fn swaks(&self, to: &str, subject: &str, body: &str) {
-        let out = swaks_lmtp(&self.lmtp(), to, subject, body);
-        assert!(
-            out.status.success(),
-            "swaks: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            self.svc.log_text()
-        );
-    }
-
-    /// Runs a Python script after [`PRELUDE`]; the script fills the dict
-    /// `R`, printed as JSON on the last line of stdout.
-    fn python(&self, body: &str) -> serde_json::Value {
-        let script = format!(
-            "HOST = '127.0.0.1'\nPORT = {port}\nLMTP_PORT = {lmtp}\nCA = {ca:?}\n{PRELUDE}\n{body}\nprint(json.dumps(R))\n",
-            port = self.imap_port(),
-            lmtp = self.svc.port("lmtp").port(),
-            ca = self.ca.display().to_string(),
-        );
-        let out = python3(&script);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "python failed:\n{stdout}\n{}\n--- mailstore log ---\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.svc.log_text()
-        );
-        // Lines before the JSON are progress notes (latencies).
-        let mut lines = stdout.lines().collect::<Vec<_>>();
-        let last = lines.pop().unwrap_or_default();
-        for l in lines {
-            println!("{l}");
-        }
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-    }
-
-    fn curl(&self, user: &str, password: &str, url_path: &str) -> std::process::Output {
-        Command::new("curl")
-            .args(["-s", "--max-time", "20", "--ssl-reqd", "--cacert"])
-            .arg(&self.ca)
-            .args(["-u", &format!("{user}:{password}")])
-            .arg(format!("imap://127.0.0.1:{}/{url_path}", self.imap_port()))
-            .output()
-            .expect("curl")
-    }
-}
-
-/// Helpers for every script: `connect(user)` logs in over STARTTLS,
-/// `raw(m, line)` sends one command on an imaplib connection and returns
-/// every response line up to the tagged one (literals inlined), `lmtp(to,
-/// msg)` delivers over LMTP.
-const PRELUDE: &str = r#"
-import base64, imaplib, json, re, smtplib, ssl, time
-R = {}
-
-def context():
-    c = ssl.create_default_context(cafile=CA)
-    c.check_hostname = False
-    return c
-
-def plain():
-    return imaplib.IMAP4(HOST, PORT, timeout=10)
-
-def connect(user='alice'):
-    m = plain()
-    m.starttls(ssl_context=context())
-    m.login(user, user + '-pw')
-    return m
-
-def line(m):
-    l = m.readline()
-    if not l:
-        raise EOFError('connection closed')
-    s = l.decode('utf-8', 'replace').rstrip('\r\n')
-    while re.search(r'\{\d+\+?\}$', s):
-        n = int(s[s.rfind('{') + 1:-1].rstrip('+'))
-        s += '\n' + m.read(n).decode('utf-8', 'replace')
-        s += m.readline().decode('utf-8', 'replace').rstrip('\r\n')
-    return s
-
-def raw(m, cmd):
-    tag = m._new_tag().decode()
-    m.send((tag + ' ' + cmd + '\r\n').encode())
-    out = []
-    while True:
-        s = line(m)
-        out.append(s)
-        if s.startswith(tag + ' '):
-            # Keep imaplib's idea of the state right for its own methods.
-            verb = cmd.split(' ', 1)[0].upper()
-            if verb in ('SELECT', 'EXAMINE'):
-                m.state = 'SELECTED' if ' OK' in s else 'AUTH'
-            elif verb in ('CLOSE', 'UNSELECT'):
-                m.state = 'AUTH'
-            return out
-
-def tagged(lines):
-    return lines[-1].split(' ', 1)[1]
-
-def lmtp(to, msg):
-    l = smtplib.LMTP(HOST, LMTP_PORT, timeout=10)
-    refused = l.sendmail('sender@example.net', [to], msg)
-    l.quit()
-    assert refused == {}, refused
-
-def modseq(s):
-    return int(re.search(r'MODSEQ \((\d+)\)', s).group(1))
-
-def highest(lines):
-    for l in lines:
-        mo = re.search(r'HIGHESTMODSEQ (\d+)', l)
-        if mo:
-            return int(mo.group(1))
-    raise AssertionError('no HIGHESTMODSEQ in %r' % lines)
-"#;
-
-fn s(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join("\n"),
-        other => other.to_string(),
-    }
-}
-
-fn has(r: &serde_json::Value, key: &str, needle: &str) {
-    let text = s(&r[key]);
-    assert!(
-        text.contains(needle),
-        "{key}: {needle:?} missing in:\n{text}"
-    );
-}
-
-fn lacks(r: &serde_json::Value, key: &str, needle: &str) {
-    let text = s(&r[key]);
-    assert!(
-        !text.contains(needle),
-        "{key}: {needle:?} present in:\n{text}"
-    );
-}
+use common::imap_env::{DOMAIN, Store, has, lacks, s};
 
 #[test]
 fn authentication_capability_id_enable_namespace() {
@@ -341,8 +137,8 @@ fn mailboxes_status_special_use_quota_and_acl() {
 m = connect()
 R['create'] = [m.create('Work')[0], m.create('Work/Projects')[0]]
 R['create_again'] = raw(m, 'CREATE Work')
-R['create_sent'] = raw(m, 'CREATE Sent (USE (\\Sent))')
-R['create_archive'] = raw(m, 'CREATE Archive (USE (\\Archive))')
+R['create_sent'] = raw(m, 'CREATE Outgoing (USE (\\Sent))')
+R['create_archive'] = raw(m, 'CREATE Kept (USE (\\Archive))')
 R['list'] = raw(m, 'LIST "" "*"')
 R['list_percent'] = raw(m, 'LIST "" "%"')
 R['list_special'] = raw(m, 'LIST (SPECIAL-USE) "" "*"')
@@ -390,14 +186,22 @@ m.logout()
     assert_eq!(r["create"], serde_json::json!(["OK", "OK"]));
     has(&r, "create_again", "NO [ALREADYEXISTS]");
     has(&r, "create_sent", "OK");
-    for name in ["INBOX", "Work", "Work/Projects", "Sent", "Archive"] {
+    for name in [
+        "INBOX",
+        "Work",
+        "Work/Projects",
+        "Outgoing",
+        "Kept",
+        "Sent",
+        "Archive",
+    ] {
         has(&r, "list", &format!("\"/\" {name}\n"));
     }
     has(&r, "list", "(\\HasChildren) \"/\" Work\n");
     lacks(&r, "list_percent", "Work/Projects");
     let special = s(&r["list_special"]);
     assert!(
-        special.contains("\\Sent) \"/\" Sent") && special.contains("\\Archive) \"/\" Archive"),
+        special.contains("\\Sent) \"/\" Outgoing") && special.contains("\\Archive) \"/\" Kept"),
         "{special}"
     );
     assert!(!special.contains(" INBOX"), "{special}");
@@ -724,6 +528,9 @@ R['idle_cont'] = line(a)
 t0 = time.time()
 raw(b, 'STORE 2 +FLAGS ($Important)')
 a.sock.settimeout(10)
+# A keyword new to the mailbox is announced first (RFC 3501 7.2.6).
+R['idle_flags'] = line(a)
+R['idle_permanent'] = line(a)
 R['idle_pushed'] = line(a)
 R['idle_latency'] = time.time() - t0
 print('IDLE: FETCH FLAGS %.3f s after the other session\'s STORE' % R['idle_latency'])
@@ -769,6 +576,9 @@ for x in (a, b, c):
     assert!(h1 > h0, "HIGHESTMODSEQ {h0} -> {h1}");
     assert!(h1 >= m1, "HIGHESTMODSEQ {h1} covers {m1}");
     has(&r, "idle_cont", "+");
+    has(&r, "idle_flags", "* FLAGS (");
+    has(&r, "idle_flags", "$Important");
+    has(&r, "idle_permanent", "* OK [PERMANENTFLAGS (");
     let idle = s(&r["idle_pushed"]);
     assert!(
         idle.starts_with("* 2 FETCH") && idle.contains("$Important"),

@@ -238,7 +238,8 @@ fn mailctl_store_administers_a_running_store_and_moves_a_user() {
     // Listing and quota report.
     let table = ok(&admin, &["mailboxes", "alice"]);
     assert_eq!(messages_in(&table, "INBOX"), 3, "{table}");
-    assert!(table.contains("1 mailbox(es), 3 message(s)"), "{table}");
+    // INBOX and the five special-use mailboxes of a new account.
+    assert!(table.contains("6 mailbox(es), 3 message(s)"), "{table}");
     let missing = store_cmd(&admin, &["mailboxes", "nobody"]);
     assert!(!missing.status.success());
     assert!(
@@ -291,7 +292,7 @@ fn mailctl_store_administers_a_running_store_and_moves_a_user() {
     let before = listing(&ok(&admin, &["mailboxes", "alice"]));
     let out = ok(&admin, &["reconstruct", "alice"]);
     assert!(
-        out.contains("reconstructed 1 user(s): 1 mailbox(es), 3 message(s)"),
+        out.contains("reconstructed 1 user(s): 6 mailbox(es), 3 message(s)"),
         "{out}"
     );
     assert_eq!(before, listing(&ok(&admin, &["mailboxes", "alice"])));
@@ -351,7 +352,7 @@ fn mailctl_store_administers_a_running_store_and_moves_a_user() {
         &["import", "--input", archive.to_str().expect("utf-8")],
     );
     assert!(
-        out.contains("imported alice (exported as alice): 1 mailbox(es), 3 message(s)"),
+        out.contains("imported alice (exported as alice): 6 mailbox(es), 3 message(s)"),
         "{out}"
     );
     let out = ok(

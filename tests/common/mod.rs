@@ -5,6 +5,7 @@
 
 pub mod flows_env;
 pub mod lmtp_proxy;
+pub mod imap_env;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -31,6 +31,10 @@ pub(crate) struct Cursor<'a> {
     pos: usize,
     depth: usize,
     pub(crate) opts: &'a ParseOptions,
+    /// A mailbox name that could not be decoded: the command is parsed to
+    /// its end all the same, so that a well-formed command naming a
+    /// mailbox that cannot exist gets `NO`, not `BAD`.
+    pub(crate) bad_name: Option<&'static str>,
 }
 
 impl<'a> Cursor<'a> {
@@ -40,6 +44,7 @@ impl<'a> Cursor<'a> {
             pos: 0,
             depth: 0,
             opts,
+            bad_name: None,
         }
     }
 
@@ -270,9 +275,19 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A mailbox name. One that is not valid modified UTF-7 (or UTF-8) is
+    /// noted in `bad_name` and stands in as its raw text, so the rest of
+    /// the command is still checked.
     pub(crate) fn mailbox(&mut self) -> Result<MailboxName> {
         let raw = self.astring()?;
-        decode_mailbox(&raw, self.opts.utf8_names)
+        match decode_mailbox(&raw, self.opts.utf8_names) {
+            Ok(name) => Ok(name),
+            Err(ErrorKind::BadMailboxName(why)) => {
+                self.bad_name.get_or_insert(why);
+                Ok(MailboxName(String::from_utf8_lossy(&raw).into_owned()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A LIST pattern: list-chars (with `%` and `*`) or a string, decoded
@@ -291,7 +306,11 @@ impl<'a> Cursor<'a> {
         if raw.is_empty() {
             return Ok(String::new());
         }
-        decode_mailbox(&raw, self.opts.utf8_names).map(|m| m.0)
+        // Any pattern gets an answer (RFC 3501 6.3.8): one that is not a
+        // valid encoding is matched as the text it is, so it can only
+        // match a name spelled exactly so.
+        Ok(decode_mailbox(&raw, self.opts.utf8_names)
+            .map_or_else(|_| String::from_utf8_lossy(&raw).into_owned(), |m| m.0))
     }
 
     /// A flag: `\Seen`-style system flag or keyword atom. `\*` only when

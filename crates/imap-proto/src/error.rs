@@ -41,7 +41,8 @@ pub enum ErrorKind {
     #[error("syntax error: {0}")]
     Syntax(&'static str),
     /// A mailbox name that is not valid modified UTF-7 (or UTF-8 in
-    /// IMAP4rev2/UTF8=ACCEPT mode).
+    /// IMAP4rev2/UTF8=ACCEPT mode), in an otherwise well-formed command:
+    /// answered `NO`, since no such mailbox can exist.
     #[error("invalid mailbox name: {0}")]
     BadMailboxName(&'static str),
 }
@@ -66,9 +67,20 @@ impl ParseError {
         self.kind.to_string()
     }
 
-    /// The tagged or untagged `BAD` line this error deserves.
+    /// True when the command was well-formed and the answer is `NO`
+    /// rather than `BAD` (a mailbox name that cannot exist).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.kind, ErrorKind::BadMailboxName(_)) && self.tag.is_some()
+    }
+
+    /// The tagged or untagged `BAD` line this error deserves (`NO
+    /// [CANNOT]` for a well-formed command naming an impossible mailbox,
+    /// RFC 3501 6.3 and RFC 5530 3).
     pub fn response(&self) -> Vec<u8> {
         let tag = self.tag.as_deref().unwrap_or("*");
+        if self.is_refusal() {
+            return format!("{tag} NO [CANNOT] {}\r\n", self.text()).into_bytes();
+        }
         let code = match self.kind {
             ErrorKind::LiteralTooLarge { .. } | ErrorKind::CommandTooLarge => "[TOOBIG] ",
             ErrorKind::LineTooLong => "[TOOBIG] ",

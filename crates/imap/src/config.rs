@@ -11,6 +11,8 @@
 //! [imap.listener]
 //! listen = "0.0.0.0:143"
 //! tls = "starttls"
+//! [imap.implicit_tls]
+//! listen = "0.0.0.0:993"
 //! ```
 
 use std::time::Duration;
@@ -26,6 +28,11 @@ pub struct ImapConfig {
     /// Where to listen; `tls = "starttls"` offers STARTTLS when the service
     /// has a certificate, `tls = "implicit"` is port 993.
     pub listener: ListenerConfig,
+    /// A second listener that speaks TLS from the first byte (RFC 8314
+    /// 3.3, port 993), beside the STARTTLS one; its `tls` key is ignored.
+    /// Needs the service's certificate.
+    #[serde(default)]
+    pub implicit_tls: Option<ListenerConfig>,
     /// Name in the greeting.
     #[serde(default = "default_hostname")]
     pub hostname: String,
@@ -57,7 +64,8 @@ pub struct ImapConfig {
     /// Failed logins before the connection is closed.
     #[serde(default = "default_max_auth_failures")]
     pub max_auth_failures: u32,
-    /// BAD commands tolerated before the connection is closed.
+    /// BAD answers in a row after which the connection is closed (a
+    /// command answered OK or NO starts the count again).
     #[serde(default = "default_max_bad_commands")]
     pub max_bad_commands: u32,
     /// Directory uids allowed to change quota limits with SETQUOTA (RFC
@@ -113,6 +121,7 @@ impl ImapConfig {
     pub fn new(listener: ListenerConfig) -> Self {
         Self {
             listener,
+            implicit_tls: None,
             hostname: default_hostname(),
             allow_plaintext_login: false,
             max_message_size: default_max_message_size(),
@@ -132,6 +141,9 @@ impl ImapConfig {
 impl Validate for ImapConfig {
     fn validate(&self, v: &mut Validator) {
         v.nested("listener", &self.listener);
+        if let Some(l) = &self.implicit_tls {
+            v.nested("implicit_tls", l);
+        }
         if self.hostname.is_empty()
             || self
                 .hostname

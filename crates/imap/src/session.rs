@@ -89,6 +89,9 @@ pub struct Session {
     pub(crate) can_start_tls: bool,
     pub(crate) inbuf: Vec<u8>,
     pub(crate) out: Vec<u8>,
+    /// BADs in a row: any other answer resets it, so a long session that
+    /// errs now and then is not cut off (only a client that talks no IMAP
+    /// at all is).
     pub(crate) bad_commands: u32,
     pub(crate) auth_failures: u32,
     /// UIDs saved by `SEARCH RETURN (SAVE)` (RFC 5182).
@@ -168,7 +171,7 @@ impl Session {
         self.bad_commands += 1;
         self.push(&Status::bad(tag, None, text).to_bytes());
         if self.bad_commands >= self.shared.config.max_bad_commands {
-            self.bye("Too many invalid commands");
+            self.bye("Too many invalid commands in a row, closing");
             return Flow::Close;
         }
         Flow::Continue
@@ -281,10 +284,15 @@ impl Session {
 
     fn greeting(&mut self) {
         let caps = self.capabilities();
-        let text = format!(
+        let mut text = format!(
             "{} IMAP4rev1 IMAP4rev2 service ready",
             self.shared.config.hostname
         );
+        // A client that forgot TLS is told so before its LOGIN fails
+        // (RFC 8314 3: TLS is required; LOGINDISABLED alone is easy to miss).
+        if !self.login_allowed() {
+            text.push_str("; TLS is required to log in: use STARTTLS or the implicit-TLS port");
+        }
         self.push(
             &Status::untagged(StatusKind::Ok, Some(Code::Capability(caps)), &text).to_bytes(),
         );
@@ -361,13 +369,23 @@ impl Session {
                     Err(e) => {
                         tracing::debug!(error = %e, "bad command");
                         self.continued = None;
-                        self.bad_commands += 1;
+                        if e.is_refusal() {
+                            self.bad_commands = 0;
+                        } else {
+                            self.bad_commands += 1;
+                        }
                         self.push(&e.response());
                         match e.consumed {
                             Some(n) if self.bad_commands < self.shared.config.max_bad_commands => {
                                 self.inbuf.drain(..n.min(self.inbuf.len()));
                             }
-                            _ => {
+                            Some(_) => {
+                                self.bye("Too many invalid commands in a row, closing");
+                                let _ = self.flush(&mut conn).await;
+                                let _ = conn.stream.shutdown().await;
+                                return;
+                            }
+                            None => {
                                 self.bye("Cannot recover from the previous error, closing");
                                 let _ = self.flush(&mut conn).await;
                                 let _ = conn.stream.shutdown().await;
@@ -474,6 +492,32 @@ impl Session {
         match &self.state {
             State::Authenticated(u) | State::Selected(u, _) => Some(u),
             _ => None,
+        }
+    }
+
+    /// Turns CONDSTORE on for a CONDSTORE-enabling command (RFC 7162
+    /// 3.1): when that happens with a mailbox selected, the client learns
+    /// the mailbox's HIGHESTMODSEQ at once in an untagged OK, since the
+    /// SELECT response it got carried none it had reason to keep.
+    pub(crate) async fn enable_condstore(&mut self) {
+        if self.enabled.condstore {
+            return;
+        }
+        self.enabled.condstore = true;
+        let State::Selected(_, view) = &self.state else {
+            return;
+        };
+        let handle = view.handle.clone();
+        match self.shared.store.run(move |s| s.status(&handle)).await {
+            Ok(st) => self.push(
+                &Status::untagged(
+                    StatusKind::Ok,
+                    Some(Code::HighestModSeq(st.highestmodseq)),
+                    "CONDSTORE enabled",
+                )
+                .to_bytes(),
+            ),
+            Err(e) => tracing::warn!(error = %e, "HIGHESTMODSEQ unavailable"),
         }
     }
 

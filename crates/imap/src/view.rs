@@ -1,6 +1,7 @@
 //! A session's view of its selected mailbox: the sequence-number map
 //! (message n is `uids[n-1]`), each message's last MODSEQ as this session
-//! reported it, and the store's change channel.
+//! reported it, the keywords it announced in FLAGS, the UIDs whose
+//! `\Recent` it holds, and the store's change channel.
 //!
 //! Other sessions' changes reach the view as [`MailboxEvent`]s; the view
 //! treats them as "something changed" and compares itself with the
@@ -8,10 +9,17 @@
 //! behind on. Expunges are held back while a command that uses sequence
 //! numbers runs (RFC 3501 7.4.1) and reported at the next allowed point.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+
 use mail_imap_proto::SequenceSet;
-use mail_imap_proto::response::{FetchResponse, vanished};
+use mail_imap_proto::response::{Code, FetchResponse, Status, StatusKind, flag_list, vanished};
 use mail_store::{IndexEntry, MailboxEvent, MailboxHandle, Store, StoreError, UidSet};
 use tokio::sync::broadcast;
+
+/// The system flags every mailbox offers (RFC 3501 2.3.2), in FLAGS order.
+pub(crate) const SYSTEM_FLAGS: [&str; 5] =
+    ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
 /// The selected mailbox as this session knows it.
 pub(crate) struct View {
@@ -21,8 +29,13 @@ pub(crate) struct View {
     pub(crate) uids: Vec<u32>,
     /// MODSEQ per message as last reported, parallel to `uids`.
     pub(crate) modseqs: Vec<u64>,
-    /// Messages with UID >= this are `\Recent` for this session.
-    pub(crate) first_recent: u32,
+    /// UID ranges whose `\Recent` this session holds (RFC 3501 2.3.2):
+    /// claimed from the store by a read-write session, so no other session
+    /// sees them as recent; peeked at by a read-only one.
+    pub(crate) recent: Vec<Range<u32>>,
+    /// Keywords announced in the last untagged FLAGS, by lower-case name
+    /// (keywords are case-insensitive): a response may use no other.
+    pub(crate) keywords: BTreeMap<String, String>,
     pub(crate) watch: broadcast::Receiver<MailboxEvent>,
     /// The store changed since the last full comparison.
     pub(crate) dirty: bool,
@@ -50,7 +63,8 @@ impl View {
             read_only,
             uids: Vec::new(),
             modseqs: Vec::new(),
-            first_recent: u32::MAX,
+            recent: Vec::new(),
+            keywords: BTreeMap::new(),
             watch,
             dirty: false,
             gone: false,
@@ -71,10 +85,81 @@ impl View {
     }
 
     pub(crate) fn recent(&self) -> u32 {
-        self.uids
-            .iter()
-            .filter(|&&u| u >= self.first_recent)
-            .count() as u32
+        self.uids.iter().filter(|&&u| self.is_recent(u)).count() as u32
+    }
+
+    /// Records UIDs whose `\Recent` this session now holds.
+    pub(crate) fn add_recent(&mut self, range: Range<u32>) {
+        if range.is_empty() {
+            return;
+        }
+        // Ranges wholly below the first message can hold no message again.
+        let first = self.uids.first().copied().unwrap_or(0);
+        self.recent.retain(|r| r.end > first);
+        match self.recent.last_mut() {
+            Some(last) if last.end >= range.start && last.start <= range.end => {
+                last.start = last.start.min(range.start);
+                last.end = last.end.max(range.end);
+            }
+            _ => self.recent.push(range),
+        }
+    }
+
+    /// The untagged FLAGS and PERMANENTFLAGS for the keywords known now
+    /// (RFC 3501 7.2.6, 7.1): system flags plus keywords, and `\*` (new
+    /// keywords allowed) unless the mailbox is read-only.
+    pub(crate) fn flags_lines(&self) -> Vec<u8> {
+        let mut flags: Vec<&str> = SYSTEM_FLAGS.to_vec();
+        flags.extend(self.keywords.values().map(String::as_str));
+        let mut out = format!("* FLAGS {}\r\n", flag_list(&flags)).into_bytes();
+        let permanent = if self.read_only {
+            Vec::new()
+        } else {
+            flags.push("\\*");
+            flags
+        };
+        out.extend_from_slice(
+            &Status::untagged(
+                StatusKind::Ok,
+                Some(Code::PermanentFlags(
+                    permanent.iter().map(|f| f.to_string()).collect(),
+                )),
+                "Flags permitted",
+            )
+            .to_bytes(),
+        );
+        out
+    }
+
+    /// Adds keywords without announcing them (SELECT announces them all).
+    pub(crate) fn learn<'a>(&mut self, flags: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut new = false;
+        for f in flags {
+            if f.starts_with('\\') {
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) =
+                self.keywords.entry(f.to_ascii_lowercase())
+            {
+                e.insert(f.to_string());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// Makes sure the client knows every keyword in `flags` before a
+    /// response uses one: a keyword new to the mailbox, set by this session
+    /// or another, first goes out in a new untagged FLAGS and PERMANENTFLAGS
+    /// (RFC 3501 7.2.6, RFC 9051 7.3.5).
+    pub(crate) fn announce<'a>(
+        &mut self,
+        flags: impl IntoIterator<Item = &'a str>,
+        out: &mut Vec<u8>,
+    ) {
+        if self.learn(flags) {
+            out.extend_from_slice(&self.flags_lines());
+        }
     }
 
     /// UIDs a set names. Sequence numbers must exist (`Err` otherwise,
@@ -169,9 +254,25 @@ impl View {
             return Ok(());
         }
         let handle = self.handle.clone();
-        let rows = store
-            .run(move |s| s.fetch_index(&handle, &UidSet::all(), None))
+        let last = self.uids.last().copied().unwrap_or(0);
+        let read_only = self.read_only;
+        let (rows, recent) = store
+            .run(move |s| {
+                let rows = s.fetch_index(&handle, &UidSet::all(), None)?;
+                // RFC 3501 2.3.2: new messages are recent in the first
+                // session told of them, and in that one alone.
+                let recent = match rows.last().map(|r| r.uid) {
+                    Some(newest) if newest > last && read_only => {
+                        s.recent_mark(&handle)?..newest + 1
+                    }
+                    Some(newest) if newest > last => s.claim_recent(&handle, Some(newest + 1))?,
+                    _ => 0..0,
+                };
+                Ok((rows, recent))
+            })
             .await?;
+        self.add_recent(recent);
+        self.announce(rows.iter().flat_map(|r| r.flags.iter()), out);
         let live: std::collections::HashSet<u32> = rows.iter().map(|r| r.uid).collect();
         let gone: Vec<u32> = self
             .uids
@@ -242,7 +343,7 @@ impl View {
     }
 
     pub(crate) fn is_recent(&self, uid: u32) -> bool {
-        uid >= self.first_recent
+        self.recent.iter().any(|r| r.contains(&uid))
     }
 
     /// Records a MODSEQ this session has just reported itself.

@@ -57,15 +57,17 @@ async fn literals_nesting_names_and_garbage() {
         tagged(&r, "b3").contains("BAD") && tagged(&r, "b3").contains("nested"),
         "{r:?}"
     );
-    // Invalid modified UTF-7 and UTF-8 mailbox names.
+    // Invalid modified UTF-7 and UTF-8 mailbox names in well-formed
+    // commands: no such mailbox can exist, so NO (RFC 3501 5.1.3, RFC
+    // 5530 CANNOT), and they do not count as bad commands.
     let r = c.cmd("b4", "CREATE &Jjo").await;
     assert!(
-        tagged(&r, "b4").starts_with("b4 BAD") && tagged(&r, "b4").contains("mailbox name"),
+        tagged(&r, "b4").starts_with("b4 NO [CANNOT]") && tagged(&r, "b4").contains("mailbox name"),
         "{r:?}"
     );
     c.send("b5 CREATE \"caf\u{e9}\"\r\n".as_bytes()).await;
     let r = c.until_tagged("b5").await;
-    assert!(tagged(&r, "b5").starts_with("b5 BAD"), "{r:?}");
+    assert!(tagged(&r, "b5").starts_with("b5 NO [CANNOT]"), "{r:?}");
     // `1:*` on an empty mailbox.
     let r = c.cmd("b6", "SELECT INBOX").await;
     assert!(tagged(&r, "b6").starts_with("b6 OK [READ-WRITE]"), "{r:?}");

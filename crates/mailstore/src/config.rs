@@ -72,9 +72,15 @@ impl Validate for MailstoreConfig {
         v.nested("lmtp", &self.lmtp);
         if let Some(i) = &self.imap {
             v.nested("imap", i);
+            if i.implicit_tls.is_some() && self.tls.is_none() {
+                v.error("imap.implicit_tls", "needs the [tls] certificate");
+            }
         }
         if let Some(p) = &self.pop3 {
             v.nested("pop3", p);
+            if p.implicit_tls.is_some() && self.tls.is_none() {
+                v.error("pop3.implicit_tls", "needs the [tls] certificate");
+            }
         }
         if let Some(a) = &self.admin {
             v.nested("admin", a);

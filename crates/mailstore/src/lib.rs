@@ -54,6 +54,17 @@ pub enum Error {
     Proxy(std::io::Error),
 }
 
+/// An `implicit_tls` listener as configured, with TLS from the first byte
+/// whatever its `tls` key says.
+fn implicit(
+    listener: &Option<mail_core::listener::ListenerConfig>,
+) -> Option<mail_core::listener::ListenerConfig> {
+    listener.clone().map(|mut l| {
+        l.tls = mail_core::listener::TlsMode::Implicit;
+        l
+    })
+}
+
 /// Opens the store and directory and starts the listeners; returns once
 /// they are bound (each address published in the ports file).
 pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
@@ -88,16 +99,36 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("imap", addr);
+        // RFC 8314 3.3: the same server behind a TLS-from-the-start port.
+        if let Some(listener) = implicit(&i.implicit_tls) {
+            let mut c = i.clone();
+            c.listener = listener;
+            let server = mail_imap::ImapServer::new(c, store.clone(), directory.clone())
+                .with_policy(mail_imap::LoginPolicy {
+                    host: Some(cfg.host.clone()),
+                    proxies: proxies.clone(),
+                });
+            let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+            ctx.publish_port("imaps", addr);
+        }
     }
     if let Some(p) = &cfg.pop3 {
-        let server = mail_pop3::Pop3Server::new(
-            p.clone(),
-            Arc::new(pop3::DirectoryAuth::new(directory.clone()).homed_at(&cfg.host)),
-            Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone())),
-        )
-        .with_proxies(proxies.clone());
+        let auth = Arc::new(pop3::DirectoryAuth::new(directory.clone()).homed_at(&cfg.host));
+        // One lock table for both ports: RFC 1939 8 allows one session
+        // per maildrop, whichever port it came in on.
+        let maildrops = Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone()));
+        let server = mail_pop3::Pop3Server::new(p.clone(), auth.clone(), maildrops.clone())
+            .with_proxies(proxies.clone());
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("pop3", addr);
+        if let Some(listener) = implicit(&p.implicit_tls) {
+            let mut c = p.clone();
+            c.listener = listener;
+            let server =
+                mail_pop3::Pop3Server::new(c, auth, maildrops).with_proxies(proxies.clone());
+            let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
+            ctx.publish_port("pop3s", addr);
+        }
     }
     if let Some(g) = &cfg.guaranteed_lmtp {
         let server = mail_lmtp::LmtpServer::new(g.clone(), mailboxes(true));

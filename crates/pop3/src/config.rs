@@ -13,6 +13,8 @@
 //! [pop3.listener]
 //! listen = "0.0.0.0:110"
 //! tls = "starttls"
+//! [pop3.implicit_tls]
+//! listen = "0.0.0.0:995"
 //! ```
 
 use std::time::Duration;
@@ -32,6 +34,11 @@ pub struct Pop3Config {
     /// Where to listen; `tls = "starttls"` offers STLS when the service has
     /// a certificate, `tls = "implicit"` is POP3S (995).
     pub listener: ListenerConfig,
+    /// A second listener that speaks TLS from the first byte (RFC 8314
+    /// 3.3, POP3S on port 995), beside the STLS one; its `tls` key is
+    /// ignored. Needs the service's certificate.
+    #[serde(default)]
+    pub implicit_tls: Option<ListenerConfig>,
     /// Name in the greeting.
     #[serde(default = "default_hostname")]
     pub hostname: String,
@@ -92,6 +99,7 @@ impl Pop3Config {
     pub fn new(listener: ListenerConfig) -> Self {
         Self {
             listener,
+            implicit_tls: None,
             hostname: default_hostname(),
             idle_timeout: default_idle_timeout(),
             max_line: default_max_line(),
@@ -108,6 +116,9 @@ impl Pop3Config {
 impl Validate for Pop3Config {
     fn validate(&self, v: &mut Validator) {
         v.nested("listener", &self.listener);
+        if let Some(l) = &self.implicit_tls {
+            v.nested("implicit_tls", l);
+        }
         // No '<' either: a '<...>' in the greeting announces APOP.
         if self.hostname.is_empty()
             || self

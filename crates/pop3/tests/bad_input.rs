@@ -188,7 +188,7 @@ async fn plaintext_logins_are_refused_without_tls_unless_configured() {
     c.ok("CAPA").await;
     let caps = String::from_utf8(c.body().await).expect("utf8");
     assert!(!caps.contains("USER") && !caps.contains("SASL"), "{caps}");
-    let refused = "-ERR [AUTH] Plaintext authentication is disabled without TLS, use STLS first";
+    let refused = "-ERR [AUTH] TLS is required to log in: use STLS first, or the POP3S port";
     assert_eq!(c.err("USER alice").await, refused);
     assert_eq!(c.err("PASS secret").await, refused);
     assert_eq!(c.err("AUTH PLAIN AGFsaWNlAHNlY3JldA==").await, refused);

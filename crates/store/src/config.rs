@@ -23,6 +23,13 @@
 //! [store.group_commit]
 //! window = "300us"
 //! max_batch = 256
+//!
+//! [store.default_mailboxes]   # "" leaves one out
+//! drafts = "Drafts"
+//! sent = "Sent"
+//! trash = "Trash"
+//! junk = "Junk"
+//! archive = "Archive"
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,6 +38,8 @@ use std::time::Duration;
 
 use mail_core::config::{Validate, Validator};
 use serde::{Deserialize, Serialize};
+
+use crate::types::SpecialUse;
 
 /// Settings of one message store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +74,88 @@ pub struct StoreConfig {
     /// `0s` forgets at once: every redelivery is stored again.
     #[serde(default = "default_redelivery_window", with = "humantime_serde")]
     pub redelivery_window: Duration,
+    /// Mailboxes a new account gets beside INBOX.
+    #[serde(default)]
+    pub default_mailboxes: DefaultMailboxes,
+}
+
+/// The mailboxes every new account gets beside INBOX (at its first login
+/// or delivery), created subscribed and with their RFC 6154 special-use
+/// attribute, so that a client saving a draft or a sent message finds its
+/// folder. An empty name leaves that one out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultMailboxes {
+    /// `\Drafts`.
+    #[serde(default = "default_drafts")]
+    pub drafts: String,
+    /// `\Sent`.
+    #[serde(default = "default_sent")]
+    pub sent: String,
+    /// `\Trash`.
+    #[serde(default = "default_trash")]
+    pub trash: String,
+    /// `\Junk`.
+    #[serde(default = "default_junk")]
+    pub junk: String,
+    /// `\Archive`.
+    #[serde(default = "default_archive")]
+    pub archive: String,
+}
+
+impl DefaultMailboxes {
+    /// No mailbox but INBOX.
+    pub fn none() -> Self {
+        Self {
+            drafts: String::new(),
+            sent: String::new(),
+            trash: String::new(),
+            junk: String::new(),
+            archive: String::new(),
+        }
+    }
+
+    /// (name, special-use) of each mailbox to create.
+    pub fn mailboxes(&self) -> Vec<(&str, SpecialUse)> {
+        [
+            (self.drafts.as_str(), SpecialUse::Drafts),
+            (self.sent.as_str(), SpecialUse::Sent),
+            (self.trash.as_str(), SpecialUse::Trash),
+            (self.junk.as_str(), SpecialUse::Junk),
+            (self.archive.as_str(), SpecialUse::Archive),
+        ]
+        .into_iter()
+        .filter(|(name, _)| !name.is_empty())
+        .collect()
+    }
+}
+
+impl Default for DefaultMailboxes {
+    fn default() -> Self {
+        Self {
+            drafts: default_drafts(),
+            sent: default_sent(),
+            trash: default_trash(),
+            junk: default_junk(),
+            archive: default_archive(),
+        }
+    }
+}
+
+fn default_drafts() -> String {
+    "Drafts".into()
+}
+fn default_sent() -> String {
+    "Sent".into()
+}
+fn default_trash() -> String {
+    "Trash".into()
+}
+fn default_junk() -> String {
+    "Junk".into()
+}
+fn default_archive() -> String {
+    "Archive".into()
 }
 
 /// Quota policy (RFC 9208 semantics, limits passed per call).
@@ -177,6 +268,7 @@ impl StoreConfig {
             group_commit: GroupCommitConfig::default(),
             cached_headers: default_cached_headers(),
             redelivery_window: default_redelivery_window(),
+            default_mailboxes: DefaultMailboxes::default(),
         }
     }
 }
@@ -232,6 +324,22 @@ impl Validate for StoreConfig {
             }
             if self.group_commit.window > Duration::from_millis(100) {
                 v.error("window", "more than 100ms would make every delivery slow");
+            }
+        });
+        v.section("default_mailboxes", |v| {
+            let mut seen = std::collections::BTreeSet::new();
+            for (name, su) in self.default_mailboxes.mailboxes() {
+                let key = su.attribute().trim_start_matches('\\').to_ascii_lowercase();
+                match crate::mailbox::normalize_name(name) {
+                    Ok(n) if n == "INBOX" || n.starts_with("INBOX/") => {
+                        v.error(&key, "must not be INBOX or below it")
+                    }
+                    Ok(n) if !seen.insert(n.clone()) => {
+                        v.error(&key, format!("{n:?} is named twice"))
+                    }
+                    Ok(_) => {}
+                    Err(_) => v.error(&key, format!("{name:?} is not a valid mailbox name")),
+                }
             }
         });
         for (i, h) in self.cached_headers.iter().enumerate() {

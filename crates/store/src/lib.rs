@@ -57,7 +57,7 @@ mod types;
 pub use acl::{ANYONE, Rights};
 pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, digest};
 pub use changes::{Expunged, MailboxCounters};
-pub use config::{GroupCommitConfig, QuotaConfig, StoreConfig};
+pub use config::{DefaultMailboxes, GroupCommitConfig, QuotaConfig, StoreConfig};
 pub use deliver::{DeliverOptions, Delivered, Recipient};
 pub use engine::Store;
 pub use error::{Result, StoreError};

@@ -12,11 +12,30 @@ use crate::fsutil;
 use crate::records::{FolderMeta, MailboxRecord, PendingUnlink, UserRecord};
 use crate::types::{MailboxEvent, MailboxHandle, MailboxInfo, MailboxPath, SpecialUse};
 
-/// Checks a mailbox name and canonicalises `inbox` to `INBOX`.
+/// Longest mailbox name a client may send, in bytes.
+const MAX_NAME: usize = 1000;
+/// Longest hierarchy level once encoded for the file system: each level is
+/// one directory, and file systems allow 255 bytes per name (NAME_MAX).
+const MAX_LEVEL_ON_DISK: usize = 255;
+/// Longest whole name once encoded, so that a message file's path stays
+/// well inside PATH_MAX (4096) after the partition root and user directory.
+const MAX_NAME_ON_DISK: usize = 2048;
+
+/// Checks a mailbox name against what the store can hold (see the
+/// constants above; `.` and `..` are no hierarchy levels, as in a file
+/// system) and canonicalises `inbox` to `INBOX`.
 pub(crate) fn normalize_name(name: &str) -> Result<String> {
+    let levels_on_disk: Vec<usize> = name
+        .split('/')
+        .map(|level| crate::layout::encode(level).len())
+        .collect();
     let bad = name.is_empty()
-        || name.len() > 1000
-        || name.split('/').any(str::is_empty)
+        || name.len() > MAX_NAME
+        || name
+            .split('/')
+            .any(|l| l.is_empty() || l == "." || l == "..")
+        || levels_on_disk.iter().any(|&n| n > MAX_LEVEL_ON_DISK)
+        || levels_on_disk.iter().sum::<usize>() + levels_on_disk.len() > MAX_NAME_ON_DISK
         || name.chars().any(|c| c.is_control());
     if bad {
         return Err(StoreError::InvalidName(name.to_string()));
@@ -47,7 +66,9 @@ fn not_found(path: &MailboxPath) -> StoreError {
 
 impl Store {
     /// Makes sure `user` exists, on `partition` (from the directory) or the
-    /// default one, with an INBOX. A user's partition is fixed at first use.
+    /// default one, with an INBOX and the configured default mailboxes
+    /// ([`crate::DefaultMailboxes`]). A user's partition is fixed at first
+    /// use.
     pub fn ensure_user(&self, user: &str, partition: Option<&str>) -> Result<()> {
         if user.is_empty() || user.contains('\0') {
             return Err(StoreError::Invalid(format!("bad user id {user:?}")));
@@ -73,6 +94,22 @@ impl Store {
         lock(&self.inner.users).insert(user.to_string(), part);
         let (_, more) = self.create_locked(user, "INBOX", None)?;
         ops.extend(more);
+        // Drafts, Sent, Trash, Junk, Archive (configurable), subscribed and
+        // with their special-use, in the same commit as INBOX.
+        let mut made = BTreeSet::from(["INBOX".to_string()]);
+        for (name, su) in self.inner.cfg.default_mailboxes.mailboxes() {
+            let name = normalize_name(name)?;
+            let levels: Vec<&str> = name.split('/').collect();
+            for depth in 1..=levels.len() {
+                let prefix = levels[..depth].join("/");
+                if made.insert(prefix.clone()) {
+                    let use_here = (depth == levels.len()).then_some(su);
+                    let (_, more) = self.create_locked(user, &prefix, use_here)?;
+                    ops.extend(more);
+                }
+            }
+            ops.push(Op::Put(Cf::Meta, key::sub(user, user, &name), Vec::new()));
+        }
         let res = self.commit(ops, Vec::new()).wait();
         if res.is_err() {
             lock(&self.inner.users).remove(user);

@@ -4,6 +4,7 @@
 //! except [`Store::read_message`] and cross-partition copies.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::cache::CachedMessage;
@@ -185,20 +186,26 @@ impl Store {
         })
     }
 
-    /// Claims `\Recent` for a read-write SELECT: returns the first UID that
-    /// is recent for this session; later sessions see none of them as recent.
-    pub fn claim_recent(&self, mailbox: &MailboxHandle) -> Result<u32> {
+    /// Claims `\Recent` for one read-write session (RFC 3501 2.3.2): the
+    /// UIDs from the mailbox's recent mark up to `upto` (exclusive; the
+    /// next UID when `None`, as SELECT wants) become recent for the caller
+    /// alone, and the mark moves past them so no later session, and no
+    /// STATUS, counts them again. Returns the claimed range, empty when
+    /// another session was first. UIDs handed out but not committed yet
+    /// fall in the range too: the claimer reports them recent on arrival.
+    pub fn claim_recent(&self, mailbox: &MailboxHandle, upto: Option<u32>) -> Result<Range<u32>> {
         self.require(mailbox, 'r')?;
         let st = self.state(mailbox.id)?;
         let mut g = lock(&st);
         let first = g.rec.recent_uid;
-        if first == g.rec.uidnext {
+        let to = upto.map_or(g.rec.uidnext, |u| u.min(g.rec.uidnext));
+        if to <= first {
             // Nothing arrived since the last claim: no record to rewrite,
-            // so no WAL sync on this SELECT.
-            return Ok(first);
+            // so no WAL sync.
+            return Ok(first..first);
         }
         let mut rec = g.rec.clone();
-        rec.recent_uid = rec.uidnext;
+        rec.recent_uid = to;
         let t = self.commit(
             vec![Op::put_json(Cf::Meta, key::mailbox(mailbox.id), &rec)],
             Vec::new(),
@@ -206,7 +213,16 @@ impl Store {
         g.rec = rec;
         drop(g);
         t.wait()?;
-        Ok(first)
+        Ok(first..to)
+    }
+
+    /// The recent mark without claiming anything: UIDs at or above it are
+    /// recent for nobody yet. EXAMINE shows them as `\Recent` but must not
+    /// take the flag away from the next read-write session (RFC 3501 6.3.2).
+    pub fn recent_mark(&self, mailbox: &MailboxHandle) -> Result<u32> {
+        self.require(mailbox, 'r')?;
+        let st = self.state(mailbox.id)?;
+        Ok(lock(&st).rec.recent_uid)
     }
 
     /// STORE / UID STORE with optional UNCHANGEDSINCE. Flags the user has

@@ -28,7 +28,8 @@ impl Flags {
         Self::default()
     }
 
-    /// Adds one flag (canonicalising `\seen` to `\Seen`; `\Recent` is ignored).
+    /// Adds one flag (canonicalising `\seen` to `\Seen`; `\Recent` is
+    /// ignored; a keyword already there in another case is not added twice).
     pub fn insert(&mut self, flag: &str) {
         if flag.eq_ignore_ascii_case("\\Recent") || flag.is_empty() {
             return;
@@ -37,6 +38,11 @@ impl Flags {
             .iter()
             .find(|s| s.eq_ignore_ascii_case(flag))
             .map_or_else(|| flag.to_string(), |s| s.to_string());
+        // Keywords are case-insensitive (RFC 3501 2.3.2): `$label1` set on
+        // a message that has `$Label1` is the same keyword, kept once.
+        if self.contains(&canon) {
+            return;
+        }
         self.0.insert(canon);
     }
 

@@ -167,7 +167,8 @@ fn append_fetch_flags_expunge_status() {
         (st.messages, st.unseen, st.uidnext, st.recent),
         (4, 3, 5, 4)
     );
-    assert_eq!(store.claim_recent(&inbox).unwrap(), 1);
+    assert_eq!(store.claim_recent(&inbox, None).unwrap(), 1..5);
+    assert_eq!(store.claim_recent(&inbox, None).unwrap(), 5..5);
     assert_eq!(store.status(&inbox).unwrap().recent, 0);
 
     // CONDSTORE: MODSEQ rises, UNCHANGEDSINCE protects.

@@ -324,5 +324,8 @@ pub(crate) fn parse(c: &mut Cursor<'_>) -> Result<Command> {
         }
     };
     c.eol()?;
+    if let Some(why) = c.bad_name {
+        return Err(ErrorKind::BadMailboxName(why));
+    }
     Ok(Command { tag, body })
 }

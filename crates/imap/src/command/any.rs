@@ -67,17 +67,18 @@ impl Session {
         self.ok(tag, None, "ID completed")
     }
 
-    pub(crate) fn enable(&mut self, tag: &str, caps: &[String]) -> Flow {
+    pub(crate) async fn enable(&mut self, tag: &str, caps: &[String]) -> Flow {
         let mut enabled = Vec::new();
+        let mut highestmodseq = Vec::new();
         for c in caps {
             let on = match c.as_str() {
                 "CONDSTORE" => {
-                    self.enabled.condstore = true;
+                    self.enable_condstore_into(&mut highestmodseq).await;
                     true
                 }
                 "QRESYNC" => {
                     self.enabled.qresync = true;
-                    self.enabled.condstore = true;
+                    self.enable_condstore_into(&mut highestmodseq).await;
                     true
                 }
                 "UTF8=ACCEPT" => {
@@ -105,7 +106,16 @@ impl Session {
         }
         line.push_str("\r\n");
         self.push(line.as_bytes());
+        // After the ENABLED line that says CONDSTORE is on (RFC 7162 3.1).
+        self.push(&highestmodseq);
         self.ok(tag, None, "ENABLE completed")
+    }
+
+    /// [`Session::enable_condstore`] with its untagged OK kept apart.
+    async fn enable_condstore_into(&mut self, out: &mut Vec<u8>) {
+        let mark = self.out.len();
+        self.enable_condstore().await;
+        out.extend(self.out.drain(mark..));
     }
 
     /// Tagged OK after login, with the new capabilities (RFC 3501 6.2.3).

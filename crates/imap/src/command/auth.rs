@@ -23,6 +23,11 @@ use mail_store::QuotaLimits;
 
 use crate::session::{Flow, ReadEnd, Session, State, User};
 
+/// The answer to a login without TLS where TLS is required (RFC 3501
+/// 6.2.3, RFC 8314 3): says what to do, not only that it failed.
+const TLS_REQUIRED: &str =
+    "TLS is required to log in: use STARTTLS first, or the implicit-TLS port";
+
 impl Session {
     pub(crate) fn starttls(&mut self, tag: &str) -> Flow {
         if !self.can_start_tls {
@@ -34,11 +39,7 @@ impl Session {
 
     pub(crate) async fn login(&mut self, tag: &str, username: &str, password: &str) -> Flow {
         if !self.login_allowed() {
-            return self.no(
-                tag,
-                Some(Code::PrivacyRequired),
-                "Use STARTTLS before logging in",
-            );
+            return self.no(tag, Some(Code::PrivacyRequired), TLS_REQUIRED);
         }
         self.check_password(tag, username, password).await
     }
@@ -52,11 +53,7 @@ impl Session {
         shutdown: &Shutdown,
     ) -> Flow {
         if !self.login_allowed() {
-            return self.no(
-                tag,
-                Some(Code::PrivacyRequired),
-                "Use STARTTLS before logging in",
-            );
+            return self.no(tag, Some(Code::PrivacyRequired), TLS_REQUIRED);
         }
         let timeout = self.shared.config.login_timeout;
         let (user, pass) = match mechanism {

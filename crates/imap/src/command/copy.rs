@@ -69,10 +69,17 @@ impl Session {
             }
             let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
             let mode = self.sync_mode(true);
+            let mut into_self = false;
             if let State::Selected(_, view) = &mut self.state {
                 let mut out = Vec::new();
                 view.remove(&moved, mode, &mut out);
+                into_self = view.handle.id == to_id;
                 self.push(&out);
+            }
+            // RFC 6851 3.3: moving into the selected mailbox itself leaves
+            // the copies there; their EXISTS follows the EXPUNGEs.
+            if into_self {
+                self.sync(true).await;
             }
             return self.ok(tag, None, "MOVE completed");
         }

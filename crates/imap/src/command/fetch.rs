@@ -56,7 +56,7 @@ impl Session {
         let read_only = view.read_only;
         let uidnext_hint = view.uids.last().copied().unwrap_or(0);
         if modifiers.changed_since.is_some() || items.contains(&FetchAttr::ModSeq) {
-            self.enabled.condstore = true;
+            self.enable_condstore().await;
         }
         let with_modseq = self.enabled.condstore;
         let needs_cache = items.iter().any(|i| {
@@ -180,6 +180,7 @@ impl Session {
                 let Some(seq) = view.seq_of(e.uid) else {
                     continue;
                 };
+                view.announce(e.flags.iter(), &mut out);
                 let mut f = FetchResponse::new(seq, utf8);
                 if uid_mode || items.contains(&FetchAttr::Uid) {
                     f.uid(e.uid);

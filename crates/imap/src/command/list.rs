@@ -92,7 +92,15 @@ impl Session {
             }
         }
         for p in subs {
-            rows.entry(self.name_of(&p)).or_default().subscribed = true;
+            let name = self.name_of(&p);
+            // Levels above a subscription, so LSUB and RECURSIVEMATCH can
+            // name them even where they are no mailbox.
+            let mut parent = name.as_str();
+            while let Some((p, _)) = parent.rsplit_once('/') {
+                rows.entry(p.to_string()).or_default();
+                parent = p;
+            }
+            rows.entry(name).or_default().subscribed = true;
         }
         // The roots of the other-users and shared namespaces are never
         // mailboxes.
@@ -122,23 +130,34 @@ impl Session {
             .map(|p| full_pattern(&cmd.reference, p))
             .collect();
         let utf8 = self.utf8();
+        let subscribed: Vec<&str> = rows
+            .iter()
+            .filter(|(_, r)| r.subscribed)
+            .map(|(n, _)| n.as_str())
+            .collect();
         let mut status_for = Vec::new();
         for (name, row) in &rows {
             if !patterns.iter().any(|p| matches(p, name)) {
                 continue;
             }
-            if cmd.select_subscribed && !row.subscribed {
+            // RFC 5258 3.5: with RECURSIVEMATCH a name is also returned,
+            // with CHILDINFO, when a descendant meets the selection
+            // criteria but does not match the pattern itself.
+            let childinfo = cmd.recursive_match
+                && cmd.select_subscribed
+                && deeper_unmatched(name, &subscribed, &patterns);
+            if cmd.select_subscribed && !row.subscribed && !childinfo {
                 continue;
             }
             if cmd.select_special_use && row.special.is_none() {
                 continue;
             }
-            if !row.exists && !row.has_children && !row.subscribed {
+            if !row.exists && !row.has_children && !row.subscribed && !childinfo {
                 continue;
             }
             let mut attrs: Vec<&str> = Vec::new();
             if !row.exists {
-                attrs.push(if row.has_children || !row.subscribed {
+                attrs.push(if row.has_children {
                     "\\Noselect"
                 } else {
                     "\\NonExistent"
@@ -157,7 +176,8 @@ impl Session {
             {
                 attrs.push(s);
             }
-            self.push(&list_line("LIST", &attrs, Some('/'), name, utf8, None));
+            let extra = childinfo.then_some("(\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            self.push(&list_line("LIST", &attrs, Some('/'), name, utf8, extra));
             if row.exists && cmd.returns.status.is_some() {
                 status_for.push(name.clone());
             }
@@ -176,15 +196,41 @@ impl Session {
             Err(e) => return self.store_no(tag, &e, false),
         };
         let pattern = full_pattern(reference, pattern);
+        let patterns = [pattern];
         let utf8 = self.utf8();
+        let subscribed: Vec<&str> = rows
+            .iter()
+            .filter(|(_, r)| r.subscribed)
+            .map(|(n, _)| n.as_str())
+            .collect();
         for (name, row) in &rows {
-            if row.subscribed && matches(&pattern, name) {
-                let attrs: &[&str] = if row.exists { &[] } else { &["\\Noselect"] };
-                self.push(&list_line("LSUB", attrs, Some('/'), name, utf8, None));
+            if !matches(&patterns[0], name) {
+                continue;
             }
+            // RFC 3501 6.3.9: with `%`, a name whose subscribed entries lie
+            // deeper is returned too, as \Noselect (it is not subscribed
+            // itself, whatever it is in LIST).
+            let attrs: &[&str] = if row.subscribed && row.exists {
+                &[]
+            } else if row.subscribed || deeper_unmatched(name, &subscribed, &patterns) {
+                &["\\Noselect"]
+            } else {
+                continue;
+            };
+            self.push(&list_line("LSUB", attrs, Some('/'), name, utf8, None));
         }
         self.ok(tag, None, "LSUB completed")
     }
+}
+
+/// True when some name in `names` lies below `parent` and matches none of
+/// `patterns` (so it is not listed in its own right).
+fn deeper_unmatched(parent: &str, names: &[&str], patterns: &[String]) -> bool {
+    names.iter().any(|n| {
+        n.strip_prefix(parent)
+            .is_some_and(|rest| rest.starts_with('/'))
+            && !patterns.iter().any(|p| matches(p, n))
+    })
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ pub(crate) async fn execute(
             C::Noop | C::Check => s.ok(&tag, None, &format!("{cmd_name} completed")),
             C::Logout => s.logout(&tag),
             C::Id(fields) => s.id(&tag, fields.as_deref()),
-            C::Enable(caps) => s.enable(&tag, &caps),
+            C::Enable(caps) => s.enable(&tag, &caps).await,
             C::Namespace => s.namespace(&tag),
             C::StartTls => s.starttls(&tag),
             C::Login { username, password } => s.login(&tag, &username, &password).await,
@@ -264,6 +264,9 @@ pub(crate) async fn execute(
         Some(Some(r)) => r,
         _ => "ok",
     };
+    if result != "bad" {
+        s.bad_commands = 0;
+    }
     s.shared.metrics.command(cmd_name, result);
     flow
 }

@@ -279,7 +279,7 @@ impl Session {
         }
         let with_modseq = has_modseq(&key);
         if with_modseq {
-            self.enabled.condstore = true;
+            self.enable_condstore().await;
         }
         let found = match self.matching(tag, &key, false, false).await {
             Ok(f) => f,
@@ -325,7 +325,24 @@ impl Session {
                 _ => {}
             }
         }
-        if with_modseq && let Some(m) = top_modseq {
+        // RFC 7162 3.1.5: with only MIN and/or MAX asked for, MODSEQ is
+        // that of the message(s) returned, not of every match.
+        let only_ends = !returns
+            .iter()
+            .any(|r| matches!(r, SearchReturn::All | SearchReturn::Count));
+        let reported_modseq = if only_ends {
+            let mut ends = Vec::new();
+            if returns.contains(&SearchReturn::Min) {
+                ends.extend(found.first());
+            }
+            if returns.contains(&SearchReturn::Max) {
+                ends.extend(found.last());
+            }
+            ends.iter().map(|m| m.c.entry.modseq).max()
+        } else {
+            top_modseq
+        };
+        if with_modseq && let Some(m) = reported_modseq {
             data.push(("MODSEQ", m.to_string()));
         }
         self.push(&esearch(tag, uid, &data));

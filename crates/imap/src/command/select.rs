@@ -5,13 +5,11 @@ use std::collections::BTreeSet;
 
 use mail_imap_proto::SelectParams;
 use mail_imap_proto::SequenceSet;
-use mail_imap_proto::response::{Code, FetchResponse, Status, StatusKind, flag_list, vanished};
+use mail_imap_proto::response::{Code, FetchResponse, Status, StatusKind, vanished};
 use mail_store::UidSet;
 
 use crate::session::{Flow, Session, State};
 use crate::view::{View, flag_names};
-
-const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
 impl Session {
     pub(crate) async fn select(
@@ -52,36 +50,41 @@ impl Session {
             .run(move |s| {
                 let handle = s.open_mailbox(&uid, &path)?;
                 let watch = s.watch(&handle);
-                let first_recent = if read_only {
-                    u32::MAX
+                // RFC 3501 6.3.1-2: SELECT takes \Recent for this session;
+                // EXAMINE shows the messages no session has claimed yet as
+                // recent without taking the flag from anyone.
+                let claimed = if read_only {
+                    0..0
                 } else {
-                    s.claim_recent(&handle)?
+                    s.claim_recent(&handle, None)?
                 };
                 let rows = s.fetch_index(&handle, &UidSet::all(), None)?;
                 let status = s.status(&handle)?;
-                Ok((handle, watch, first_recent, rows, status))
+                let recent = if read_only {
+                    s.recent_mark(&handle)?..status.uidnext
+                } else {
+                    claimed
+                };
+                Ok((handle, watch, recent, rows, status))
             })
             .await;
-        let (handle, watch, first_recent, rows, status) = match opened {
+        let (handle, watch, recent, rows, status) = match opened {
             Ok(v) => v,
             Err(e) => return self.store_no(tag, &e, false),
         };
         let read_only = read_only
             || !(handle.rights.has('s') || handle.rights.has('w') || handle.rights.has('t'));
         let mut view = View::new(handle, read_only, watch);
-        view.first_recent = first_recent.max(1);
         view.load(&rows);
-        let mut keywords: BTreeSet<String> = BTreeSet::new();
-        for r in &rows {
-            for f in r.flags.iter() {
-                if !f.starts_with('\\') {
-                    keywords.insert(f.to_string());
-                }
-            }
-        }
-        let mut flags: Vec<String> = SYSTEM_FLAGS.iter().map(|s| s.to_string()).collect();
-        flags.extend(keywords);
-        self.push(format!("* FLAGS {}\r\n", flag_list(&flags)).as_bytes());
+        view.add_recent(recent);
+        view.learn(rows.iter().flat_map(|r| r.flags.iter()));
+        let flags_lines = view.flags_lines();
+        // FLAGS first, PERMANENTFLAGS with the other response codes below.
+        let split = flags_lines
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(flags_lines.len(), |p| p + 1);
+        self.push(&flags_lines[..split]);
         self.push(format!("* {} EXISTS\r\n", view.exists()).as_bytes());
         if !self.enabled.rev2 {
             self.push(format!("* {} RECENT\r\n", view.recent()).as_bytes());
@@ -99,15 +102,7 @@ impl Session {
         let untagged = |code| Status::untagged(StatusKind::Ok, Some(code), "Ok").to_bytes();
         self.push(&untagged(Code::UidValidity(status.uidvalidity)));
         self.push(&untagged(Code::UidNext(status.uidnext)));
-        let mut permanent = if view.read_only {
-            Vec::new()
-        } else {
-            flags.clone()
-        };
-        if !view.read_only {
-            permanent.push("\\*".into());
-        }
-        self.push(&untagged(Code::PermanentFlags(permanent)));
+        self.push(&flags_lines[split..]);
         self.push(&untagged(Code::HighestModSeq(status.highestmodseq)));
         if let Some(q) = &params.qresync
             && q.uid_validity == status.uidvalidity

@@ -56,6 +56,10 @@ impl Session {
     }
 
     pub(crate) async fn status(&mut self, tag: &str, name: &str, items: &[StatusItem]) -> Flow {
+        // RFC 7162 3.1: STATUS (HIGHESTMODSEQ) is CONDSTORE-enabling.
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore().await;
+        }
         if items.contains(&StatusItem::Deleted) {
             return self.no(tag, Some(Code::Cannot), "STATUS DELETED is not supported");
         }

@@ -19,6 +19,9 @@ impl Session {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Flow {
+        if unchanged_since.is_some() {
+            self.enable_condstore().await;
+        }
         let State::Selected(_, view) = &self.state else {
             return self.bad(tag, "No mailbox selected");
         };
@@ -35,9 +38,6 @@ impl Session {
         {
             return self.bad(tag, "Unknown system flag");
         }
-        if unchanged_since.is_some() {
-            self.enabled.condstore = true;
-        }
         let handle = view.handle.clone();
         let op = match mode {
             StoreMode::Add => FlagOp::Add,
@@ -49,9 +49,29 @@ impl Session {
         let r = self
             .shared
             .store
-            .run(move |s| s.store_flags(&handle, &list, op, &flags, unchanged_since))
+            .run(move |s| {
+                let result = s.store_flags(&handle, &list, op, &flags, unchanged_since)?;
+                // RFC 3501 6.4.6: without .SILENT the flags come back "as
+                // if a FETCH of those flags was done", also for messages
+                // the STORE did not change (not for those that failed
+                // UNCHANGEDSINCE, RFC 7162 3.1.3, which MODIFIED names).
+                let mut same = Vec::new();
+                if !silent {
+                    let done: std::collections::HashSet<u32> = result
+                        .updated
+                        .iter()
+                        .map(|r| r.uid)
+                        .chain(result.modified.iter().copied())
+                        .collect();
+                    let rest: Vec<u32> = uids.into_iter().filter(|u| !done.contains(u)).collect();
+                    if !rest.is_empty() {
+                        same = s.fetch_index(&handle, &UidSet::list(&rest), None)?;
+                    }
+                }
+                Ok((result, same))
+            })
             .await;
-        let result = match r {
+        let (result, same) = match r {
             Ok(r) => r,
             Err(e) => return self.store_no(tag, &e, false),
         };
@@ -61,8 +81,11 @@ impl Session {
             return Flow::Continue;
         };
         let mut out = Vec::new();
-        for row in &result.updated {
+        let mut rows: Vec<&mail_store::IndexEntry> = result.updated.iter().chain(&same).collect();
+        rows.sort_by_key(|r| r.uid);
+        for row in rows {
             view.set_modseq(row.uid, row.modseq);
+            view.announce(row.flags.iter(), &mut out);
             // RFC 7162 3.1.3: with UNCHANGEDSINCE the new MODSEQ is sent even for .SILENT.
             if silent && unchanged_since.is_none() {
                 continue;

@@ -170,12 +170,15 @@ impl Command {
             "DELE" => Command::Dele(one_number(&args, "DELE needs one message number")?),
             "XCLIENT" => Command::Xclient(xclient_attributes(&args)?),
             "TOP" => match args.as_slice() {
-                [msg, lines] => Command::Top(
+                // RFC 1939 7: a non-negative number of lines, in digits
+                // only (Rust's parse would also take a leading `+`).
+                [msg, lines] if lines.bytes().all(|b| b.is_ascii_digit()) => Command::Top(
                     message_number(msg)?,
                     lines
                         .parse()
                         .map_err(|_| ParseError::Syntax("TOP line count must be a number"))?,
                 ),
+                [_, _] => return Err(ParseError::Syntax("TOP line count must be a number")),
                 _ => {
                     return Err(ParseError::Syntax(
                         "TOP needs a message number and a line count",
@@ -307,6 +310,8 @@ mod tests {
         assert!(matches!(p("RETR"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("TOP 1"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("TOP 1 x"), Err(ParseError::Syntax(_))));
+        assert!(matches!(p("TOP 1 +1"), Err(ParseError::Syntax(_))));
+        assert!(matches!(p("TOP 1 -1"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("STAT 1"), Err(ParseError::Syntax(_))));
         assert!(matches!(p("USER"), Err(ParseError::Syntax(_))));
     }

@@ -32,7 +32,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         self.state = State::Authorization(Authorization::Start);
         self.bad(Response::err_code(
             RespCode::Auth,
-            "Plaintext authentication is disabled without TLS, use STLS first",
+            "TLS is required to log in: use STLS first, or the POP3S port",
         ))
     }
 

@@ -122,7 +122,11 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         self.tls = conn.is_tls();
         self.peer = conn.peer;
         self.client = conn.peer;
-        let greeting = format!("{} POP3 server ready", self.shared.config.hostname);
+        let mut greeting = format!("{} POP3 server ready", self.shared.config.hostname);
+        // RFC 8314 3: a client that forgot TLS learns it from the first line.
+        if !self.auth_allowed() {
+            greeting.push_str(", TLS is required to log in: use STLS or the POP3S port");
+        }
         self.reply(Response::ok(greeting));
         loop {
             while let Some(line) = self.reader.next_line() {

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use mail_store::{DeliverOptions, Delivered, Recipient, Store, StoreConfig};
 
-/// A config with two partitions under `root`.
+/// A config with two partitions under `root`; new users get only INBOX
+/// (tests/first_delivery.rs covers the default mailboxes).
 pub fn config(root: &Path) -> StoreConfig {
     let mut cfg = StoreConfig::single(root);
+    cfg.default_mailboxes = mail_store::DefaultMailboxes::none();
     cfg.partitions = BTreeMap::from([
         ("primary".to_string(), root.join("primary")),
         ("second".to_string(), root.join("second")),

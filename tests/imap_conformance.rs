@@ -1,0 +1,590 @@
+//! IMAP rules from the RFCs, each tested strictly on the `mailstore`
+//! binary with Python's `imaplib` (and raw lines on its socket): the
+//! response a rule requires, in the order it requires it. One test per
+//! rule, named after it, with the RFC section in its comment:
+//!
+//! - keywords announced in FLAGS before use (RFC 3501 7.2.6 and 2.3.2,
+//!   RFC 9051 7.3.5), and the keyword atom `NIL`;
+//! - `\Recent` in exactly one session (RFC 3501 2.3.2, 6.3.1, 6.3.2);
+//! - names that cannot exist get NO, any LIST pattern gets an answer, the
+//!   store's name limits (RFC 3501 5.1, 5.1.3, 6.3.8, RFC 5530 3);
+//! - CONDSTORE enabled with a mailbox selected reports HIGHESTMODSEQ, and
+//!   ESEARCH MIN/MAX report their own MODSEQ (RFC 7162 3.1, 3.1.5);
+//! - LIST (SUBSCRIBED RECURSIVEMATCH) and LSUB `%` (RFC 5258 3.5 and its
+//!   example 9, RFC 3501 6.3.9);
+//! - MOVE into the selected mailbox (RFC 6851 3.3);
+//! - the special-use mailboxes of a new account (RFC 6154 2);
+//! - implicit TLS and the text a client without TLS gets (RFC 8314 3).
+
+mod common;
+
+use common::imap_env::{DOMAIN, Store, has, lacks, s};
+
+/// Python helpers: `flags_in(line)` the flag list of a FLAGS or FETCH
+/// line, `unannounced(lines, known)` the keywords a FETCH uses before any
+/// FLAGS line announced them (`known` is updated as FLAGS lines pass).
+const KEYWORDS: &str = r#"
+def flags_in(l):
+    mo = re.search(r'FLAGS \(([^)]*)\)', l)
+    return mo.group(1).split() if mo else []
+
+def unannounced(lines, known):
+    bad = []
+    for l in lines:
+        if l.startswith('* FLAGS '):
+            known.clear()
+            known.update(f.lower() for f in flags_in(l))
+        elif ' FETCH ' in l:
+            for f in flags_in(l):
+                if not f.startswith('\\') and f.lower() not in known:
+                    bad.append((f, l))
+    return bad
+
+def select(m, name='INBOX', how='SELECT'):
+    lines = raw(m, how + ' ' + name)
+    known = set()
+    unannounced(lines, known)
+    return lines, known
+"#;
+
+fn message(subject: &str) -> String {
+    format!(
+        "From: a@example.net\r\nTo: alice@{DOMAIN}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.net>\r\n\r\nbody of {subject}\r\n"
+    )
+}
+
+/// RFC 3501 7.2.6 (FLAGS), 7.1 (PERMANENTFLAGS) and 2.3.2, RFC 9051 7.3.5:
+/// a keyword new to the mailbox reaches every selected session in an
+/// untagged FLAGS (and PERMANENTFLAGS) before any response uses it,
+/// whether this session or another one set it; `NIL` is a keyword atom
+/// like any other; keywords are case-insensitive.
+#[test]
+fn keywords_are_announced_in_flags_before_any_response_uses_them() {
+    let store = Store::start();
+    for i in 1..=3 {
+        store.swaks(&format!("alice@{DOMAIN}"), &format!("kw{i}"), "x");
+    }
+    let r = store.python(&format!(
+        r#"{KEYWORDS}
+a = connect(); b = connect()
+la, ka = select(a); lb, kb = select(b)
+R['select'] = la
+# This session sets a new keyword: FLAGS and PERMANENTFLAGS come first.
+R['a_store'] = raw(a, 'STORE 1 +FLAGS ($Label1)')
+R['a_bad'] = unannounced(R['a_store'], ka)
+# The other session learns it before the FETCH that carries it.
+R['b_noop'] = raw(b, 'NOOP')
+R['b_bad'] = unannounced(R['b_noop'], kb)
+# Another session sets one while this one does FETCH: announced there.
+R['b_store'] = raw(b, 'STORE 2 +FLAGS ($hello)')
+R['b_bad_store'] = unannounced(R['b_store'], kb)
+R['a_fetch'] = raw(a, 'FETCH 1:3 (FLAGS)')
+R['a_bad2'] = unannounced(R['a_fetch'], ka)
+# An APPEND with a keyword, by another session.
+msg = {msg:?}
+R['b_append'] = raw(b, 'APPEND INBOX ($Appended) {{%d+}}\r\n%s' % (len(msg), msg))
+R['b_bad_append'] = unannounced(R['b_append'], kb)
+R['a_after_append'] = raw(a, 'FETCH 1:* (FLAGS)')
+R['a_bad3'] = unannounced(R['a_after_append'], ka)
+# The keyword atom NIL (RFC 3501 9: flag-keyword = atom; NIL is one).
+R['nil_store'] = raw(a, 'STORE 2 +FLAGS NIL')
+R['a_bad4'] = unannounced(R['nil_store'], ka)
+R['nil_fetch'] = [f for l in raw(a, 'FETCH 2 (FLAGS)') for f in flags_in(l)]
+R['nil_search'] = raw(a, 'SEARCH KEYWORD NIL')
+c = connect()
+R['c_select'] = raw(c, 'SELECT INBOX')
+R['nil_remove'] = raw(a, 'STORE 2 -FLAGS NIL')
+# Case-insensitive: $label1 is $Label1, set once.
+R['case'] = raw(a, 'STORE 1 +FLAGS ($LABEL1)')
+R['case_fetch'] = raw(a, 'FETCH 1 (FLAGS)')
+R['b_all'] = raw(b, 'NOOP') + raw(b, 'FETCH 1:* (FLAGS)')
+R['b_bad_all'] = unannounced(R['b_all'], kb)
+"#,
+        msg = message("appended")
+    ));
+    // SELECT: FLAGS, then PERMANENTFLAGS with \* (new keywords allowed).
+    has(
+        &r,
+        "select",
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+    );
+    has(
+        &r,
+        "select",
+        "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]",
+    );
+    let a_store = s(&r["a_store"]);
+    let flags_at = a_store.find("* FLAGS (").expect(&a_store);
+    let perm_at = a_store.find("[PERMANENTFLAGS (").expect(&a_store);
+    let fetch_at = a_store.find("* 1 FETCH").expect(&a_store);
+    assert!(flags_at < perm_at && perm_at < fetch_at, "{a_store}");
+    has(&r, "a_store", "$Label1 \\*)]");
+    for key in [
+        "a_bad",
+        "b_bad",
+        "b_bad_store",
+        "a_bad2",
+        "b_bad_append",
+        "a_bad3",
+        "a_bad4",
+        "b_bad_all",
+    ] {
+        assert_eq!(r[key], serde_json::json!([]), "{key}: {r:#}");
+    }
+    has(&r, "b_noop", "* FLAGS (");
+    has(&r, "nil_store", "* 2 FETCH (FLAGS (");
+    has(&r, "nil_store", "NIL");
+    has(&r, "b_append", "OK [APPENDUID");
+    let nil_fetch: Vec<String> = serde_json::from_value(r["nil_fetch"].clone()).expect("flags");
+    assert!(nil_fetch.iter().any(|f| f == "NIL"), "{nil_fetch:?}");
+    has(&r, "nil_search", "* SEARCH 2");
+    // A later SELECT lists every keyword in use, NIL included.
+    for k in ["$Label1", "$hello", "$Appended", "NIL"] {
+        has(&r, "c_select", k);
+    }
+    lacks(&r, "nil_remove", "NIL)");
+    // The same keyword in another case changes nothing (RFC 3501 6.4.6:
+    // the flags still come back, as if fetched).
+    let case = s(&r["case"]);
+    assert!(case.contains("* 1 FETCH (FLAGS ("), "{case}");
+    assert_eq!(case.matches("abel1").count(), 1, "{case}");
+    lacks(&r, "case", "* FLAGS");
+    let case_fetch = s(&r["case_fetch"]);
+    assert_eq!(case_fetch.matches("abel1").count(), 1, "{case_fetch}");
+}
+
+/// RFC 3501 2.3.2: a message is `\Recent` in the first session told of it
+/// and in no other; STATUS (RECENT) then counts it nowhere. RFC 3501
+/// 6.3.2: EXAMINE shows recent messages but must not take the flag away.
+#[test]
+fn recent_is_held_by_exactly_one_session() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"
+a = connect(); b = connect(); c = connect()
+raw(a, 'SELECT INBOX'); raw(b, 'SELECT INBOX')
+msg = {msg:?}
+typ, data = a.append('INBOX', None, None, msg.encode())
+R['append'] = typ
+R['a_noop'] = raw(a, 'NOOP')
+R['a_flags'] = raw(a, 'FETCH 1 (FLAGS)')
+R['b_noop'] = raw(b, 'NOOP')
+R['b_flags'] = raw(b, 'FETCH 1 (FLAGS)')
+R['c_status'] = raw(c, 'STATUS INBOX (MESSAGES RECENT)')
+# Two messages nobody has seen yet, in a mailbox nobody has selected.
+raw(c, 'CREATE Fresh')
+c.append('Fresh', None, None, msg.encode())
+c.append('Fresh', None, None, msg.encode())
+R['fresh_status'] = raw(c, 'STATUS Fresh (RECENT)')
+R['examine'] = raw(b, 'EXAMINE Fresh')
+R['examine_flags'] = raw(b, 'FETCH 1:* (FLAGS)')
+R['status_after_examine'] = raw(c, 'STATUS Fresh (RECENT)')
+R['select'] = raw(a, 'SELECT Fresh')
+R['status_after_select'] = raw(c, 'STATUS Fresh (RECENT)')
+R['select_again'] = raw(c, 'SELECT Fresh')
+"#,
+        msg = message("recent")
+    ));
+    assert_eq!(r["append"], "OK");
+    // The appending session is told first: it holds \Recent.
+    has(&r, "a_flags", "\\Recent");
+    has(&r, "b_noop", "* 1 EXISTS");
+    has(&r, "b_noop", "* 0 RECENT");
+    lacks(&r, "b_flags", "\\Recent");
+    has(&r, "c_status", "(MESSAGES 1 RECENT 0)");
+    has(&r, "fresh_status", "(RECENT 2)");
+    has(&r, "examine", "* 2 RECENT");
+    has(&r, "examine", "[READ-ONLY]");
+    has(&r, "examine_flags", "* 1 FETCH (FLAGS (\\Recent))");
+    has(&r, "status_after_examine", "(RECENT 2)");
+    has(&r, "select", "* 2 RECENT");
+    has(&r, "status_after_select", "(RECENT 0)");
+    has(&r, "select_again", "* 0 RECENT");
+}
+
+/// RFC 3501 5.1.3 and 6.3.1, RFC 5530 3: a well-formed command naming a
+/// mailbox that cannot exist (not valid modified UTF-7, an empty level,
+/// too long for the store, `.` or `..` as a level) gets NO, not BAD, and
+/// the session goes on. RFC 3501 6.3.8: any LIST pattern gets an answer.
+#[test]
+fn impossible_mailbox_names_get_no_and_any_list_pattern_an_answer() {
+    let store = Store::start();
+    let r = store.python(
+        r#"
+m = connect()
+R['bad_mutf7'] = [raw(m, c)[-1] for c in (
+    'SELECT "&Jjo"', 'SELECT &Jjo!-', 'EXAMINE "&AGE-"', 'STATUS "&Jjo" (MESSAGES)',
+    'CREATE "&Jjo"', 'DELETE "&Jjo"', 'SUBSCRIBE "&Jjo"', 'APPEND "&Jjo" {1+}\r\nx')]
+R['syntax'] = raw(m, 'SELECT')[-1]
+R['empty_level'] = [raw(m, c)[-1] for c in ('SELECT "a//b"', 'CREATE "a//b"')]
+R['no_owner'] = raw(m, 'SELECT "Other Users/nobody"')[-1]
+R['dots'] = [raw(m, 'CREATE "%s"' % n)[-1] for n in ('.', '..', 'a/./b', 'a/../b', 'x/..')]
+R['level_255'] = raw(m, 'CREATE "%s"' % ('L' * 255))[-1]
+R['level_256'] = raw(m, 'CREATE "%s"' % ('L' * 256))[-1]
+R['select_256'] = raw(m, 'SELECT "%s"' % ('L' * 256))[-1]
+R['name_1023'] = raw(m, 'CREATE "%s"' % '/'.join(['N' * 200] * 5 + ['N' * 18]))[-1]
+R['name_over'] = raw(m, 'CREATE "%s"' % ('M' * 1023))[-1]
+# 8 levels of 80 '#': 1928 bytes on disk once each '#' is %23; 12: 2892.
+R['encoded_ok'] = raw(m, 'CREATE "%s"' % '/'.join(['#' * 80] * 8))[-1]
+R['encoded_over'] = raw(m, 'CREATE "%s"' % '/'.join(['#' * 80] * 12))[-1]
+R['list_atom'] = raw(m, "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_|[}>%*")
+R['list_quoted'] = raw(m, 'LIST "" "&Jjo*"')
+R['list_lsub'] = raw(m, "LSUB \"\" !#$&'+,-.0123456789:;<=>?@^_|[}>%*")
+R['alive'] = raw(m, 'NOOP')[-1]
+R['list_all'] = raw(m, 'LIST "" *')
+"#,
+    );
+    for line in r["bad_mutf7"].as_array().expect("array") {
+        let l = line.as_str().unwrap_or("");
+        assert!(l.split(' ').nth(1) == Some("NO"), "not NO: {l}");
+    }
+    assert!(s(&r["syntax"]).contains(" BAD "), "{}", s(&r["syntax"]));
+    for key in ["empty_level", "dots", "no_owner"] {
+        for l in s(&r[key]).lines() {
+            assert!(l.split(' ').nth(1) == Some("NO"), "{key}: {l}");
+        }
+    }
+    for l in s(&r["dots"]).lines() {
+        assert!(l.contains("NO [CANNOT]"), "{l}");
+    }
+    has(&r, "level_255", "OK");
+    has(&r, "level_256", "NO [CANNOT]");
+    has(&r, "select_256", "NO [");
+    has(&r, "name_1023", "NO [CANNOT]");
+    has(&r, "name_over", "NO [CANNOT]");
+    has(&r, "encoded_ok", "OK");
+    has(&r, "encoded_over", "NO [CANNOT]");
+    for key in ["level_256", "name_1023", "name_over", "encoded_over"] {
+        lacks(&r, key, "SERVERBUG");
+    }
+    let list = s(&r["list_atom"]);
+    assert!(
+        list.lines().last().is_some_and(|l| l.contains(" OK ")),
+        "{list}"
+    );
+    has(&r, "list_quoted", " OK ");
+    has(&r, "list_lsub", " OK ");
+    has(&r, "alive", "OK");
+    lacks(&r, "list_all", "..");
+}
+
+/// RFC 3501 7.1.3: BAD answers one command; the session goes on. Only a
+/// run of BADs in a row (a client that speaks no IMAP) ends it: a long
+/// session that errs now and then is not cut off at its twentieth BAD
+/// (which is how a checker once saw a LIST pattern "close the
+/// connection").
+#[test]
+fn bad_commands_spread_over_a_session_do_not_end_it() {
+    let store = Store::start();
+    let r = store.python(
+        r#"
+m = connect()
+for i in range(30):
+    raw(m, 'FROB%d' % i)
+    raw(m, 'NOOP')
+R['list_atom'] = raw(m, "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_|[}>%*")[-1]
+R['noop'] = raw(m, 'NOOP')[-1]
+tag = m._new_tag().decode()
+m.send(''.join('%s%d FROB\r\n' % (tag, i) for i in range(20)).encode())
+lines = []
+try:
+    while True:
+        lines.append(line(m))
+except (EOFError, OSError):
+    pass
+R['burst'] = lines
+"#,
+    );
+    has(&r, "list_atom", " OK ");
+    has(&r, "noop", " OK ");
+    let burst = s(&r["burst"]);
+    assert_eq!(burst.matches(" BAD ").count(), 20, "{burst}");
+    assert!(
+        burst.lines().last().is_some_and(|l| l.starts_with("* BYE")),
+        "{burst}"
+    );
+}
+
+/// RFC 7162 3.1: the first CONDSTORE-enabling command of a session with a
+/// mailbox selected (FETCH MODSEQ, SEARCH MODSEQ, STORE UNCHANGEDSINCE,
+/// STATUS HIGHESTMODSEQ, ENABLE CONDSTORE) is answered with an untagged
+/// `OK [HIGHESTMODSEQ n]` too, once. RFC 7162 3.1.5: ESEARCH with only
+/// MIN and/or MAX returns the MODSEQ of those messages.
+#[test]
+fn condstore_enabled_while_selected_reports_highestmodseq_and_esearch_min_max_their_modseq() {
+    let store = Store::start();
+    for i in 1..=3 {
+        store.swaks(&format!("alice@{DOMAIN}"), &format!("cs{i}"), "x");
+    }
+    let r = store.python(
+        r#"
+def fresh():
+    m = connect()
+    raw(m, 'SELECT INBOX')
+    return m
+m = fresh()
+R['fetch'] = raw(m, 'FETCH 1 (MODSEQ)')
+R['fetch_again'] = raw(m, 'FETCH 1 (MODSEQ)')
+R['search'] = raw(fresh(), 'SEARCH MODSEQ 1')
+R['store'] = raw(fresh(), 'STORE 1 (UNCHANGEDSINCE 1000) +FLAGS ($x)')
+R['status'] = raw(fresh(), 'STATUS INBOX (HIGHESTMODSEQ)')
+R['enable'] = raw(fresh(), 'ENABLE CONDSTORE')
+R['select_then'] = raw(m, 'SELECT INBOX (CONDSTORE)')
+# Three different MODSEQs, the middle message's highest.
+for n in (3, 1, 2):
+    raw(m, 'STORE %d +FLAGS (\\Flagged)' % n)
+ms = {}
+for l in raw(m, 'FETCH 1:3 (MODSEQ)'):
+    mo = re.match(r'\* (\d+) FETCH .*MODSEQ \((\d+)\)', l)
+    if mo:
+        ms[int(mo.group(1))] = int(mo.group(2))
+R['modseqs'] = ms
+for name, ret in (('min', 'MIN'), ('max', 'MAX'), ('minmax', 'MIN MAX'), ('all', 'ALL'), ('count', 'COUNT')):
+    R['es_' + name] = [l for l in raw(m, 'SEARCH RETURN (%s) MODSEQ 1' % ret) if l.startswith('* ESEARCH')]
+"#,
+    );
+    let hms = "* OK [HIGHESTMODSEQ ";
+    for key in ["fetch", "search", "store", "status", "enable"] {
+        let text = s(&r[key]);
+        assert_eq!(text.matches(hms).count(), 1, "{key}: {text}");
+    }
+    let fetch = s(&r["fetch"]);
+    assert!(
+        fetch.find(hms) < fetch.find("* 1 FETCH"),
+        "HIGHESTMODSEQ before the FETCH: {fetch}"
+    );
+    lacks(&r, "fetch_again", hms);
+    let ms = &r["modseqs"];
+    let m = |n: &str| ms[n].as_u64().unwrap_or_else(|| panic!("modseq {n}: {ms}"));
+    assert!(m("2") > m("1") && m("1") > m("3"), "{ms}");
+    has(&r, "es_min", &format!("MIN 1 MODSEQ {}", m("1")));
+    has(&r, "es_max", &format!("MAX 3 MODSEQ {}", m("3")));
+    has(&r, "es_minmax", &format!("MODSEQ {}", m("1")));
+    has(&r, "es_all", &format!("MODSEQ {}", m("2")));
+    has(&r, "es_count", &format!("COUNT 3 MODSEQ {}", m("2")));
+}
+
+/// RFC 5258 3.5 and its example 9: with RECURSIVEMATCH a name matching
+/// the pattern is returned with `CHILDINFO ("SUBSCRIBED")` exactly when a
+/// subscribed descendant does not match the pattern itself; nothing
+/// else is added. RFC 3501 6.3.9: LSUB with `%` returns such a parent as
+/// `\Noselect`.
+#[test]
+fn list_subscribed_recursivematch_childinfo_and_lsub_percent() {
+    let store = Store::start();
+    let r = store.python(
+        r#"
+m = connect()
+for n in ('Foo2/Bar1', 'Foo2/Bar2', 'Baz2/Bar2', 'Baz2/Bar22', 'Baz2/Bar222',
+          'Eps2/Mailbox1', 'Qux2/Bar2'):
+    raw(m, 'CREATE ' + n)
+for n in ('Foo2/Bar1', 'Foo2/Bar2', 'Baz2/Bar2', 'Baz2/Bar22', 'Baz2/Bar222',
+          'Eps2', 'Eps2/Mailbox1', 'Qux2/Bar2'):
+    raw(m, 'SUBSCRIBE ' + n)
+def names(lines):
+    out = {}
+    for l in lines:
+        mo = re.match(r'\* (LIST|LSUB) \(([^)]*)\) "/" "?([^" ]+)"?( .*)?$', l)
+        if mo:
+            out[mo.group(3)] = [mo.group(2), (mo.group(4) or '').strip()]
+    return out
+R['star2'] = names(raw(m, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "*2"'))
+R['star2_plain'] = names(raw(m, 'LIST (SUBSCRIBED) "" "*2"'))
+R['percent'] = names(raw(m, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"'))
+R['lsub'] = names(raw(m, 'LSUB "" "%"'))
+R['lsub_star'] = names(raw(m, 'LSUB "" "*"'))
+"#,
+    );
+    let childinfo = "(\"CHILDINFO\" (\"SUBSCRIBED\"))";
+    let star2 = r["star2"].as_object().expect("object");
+    let mut got: Vec<&str> = star2.keys().map(String::as_str).collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        [
+            "Baz2/Bar2",
+            "Baz2/Bar22",
+            "Baz2/Bar222",
+            "Eps2",
+            "Foo2",
+            "Foo2/Bar2",
+            "Qux2/Bar2"
+        ],
+        "{star2:?}"
+    );
+    assert_eq!(star2["Foo2"][1], childinfo);
+    assert!(!s(&star2["Foo2"][0]).contains("\\Subscribed"));
+    assert_eq!(star2["Eps2"][1], childinfo);
+    assert!(s(&star2["Eps2"][0]).contains("\\Subscribed"));
+    for n in ["Foo2/Bar2", "Baz2/Bar2", "Qux2/Bar2"] {
+        assert_eq!(star2[n][1], "", "{n}: no CHILDINFO");
+        assert!(s(&star2[n][0]).contains("\\Subscribed"), "{n}");
+    }
+    // Without RECURSIVEMATCH, only the subscribed names.
+    let plain = r["star2_plain"].as_object().expect("object");
+    assert!(!plain.contains_key("Foo2"), "{plain:?}");
+    assert!(plain.values().all(|v| v[1] == ""), "{plain:?}");
+    let percent = r["percent"].as_object().expect("object");
+    for n in ["Foo2", "Baz2", "Eps2", "Qux2"] {
+        assert_eq!(percent[n][1], childinfo, "{n}: {percent:?}");
+    }
+    assert!(!percent.contains_key("INBOX"), "{percent:?}");
+    let lsub = r["lsub"].as_object().expect("object");
+    for n in ["Foo2", "Baz2", "Qux2"] {
+        assert_eq!(lsub[n][0], "\\Noselect", "{n}: {lsub:?}");
+    }
+    assert_eq!(lsub["Eps2"][0], "", "{lsub:?}");
+    assert!(!lsub.contains_key("INBOX"), "{lsub:?}");
+    // With `*`, the subscribed names themselves match: no parents added.
+    let lsub_star = r["lsub_star"].as_object().expect("object");
+    for n in ["Foo2", "Baz2", "Qux2"] {
+        assert!(!lsub_star.contains_key(n), "{n}: {lsub_star:?}");
+    }
+    for n in ["Foo2/Bar1", "Eps2", "Eps2/Mailbox1", "Qux2/Bar2"] {
+        assert_eq!(lsub_star[n][0], "", "{n}: {lsub_star:?}");
+    }
+}
+
+/// RFC 6851 3.3: MOVE of a message into the selected mailbox itself
+/// expunges the source and adds the copy: the EXISTS for the new message
+/// follows the EXPUNGE before the tagged OK, and the numbers stay right.
+#[test]
+fn move_into_the_selected_mailbox_reports_the_new_message() {
+    let store = Store::start();
+    for i in 1..=2 {
+        store.swaks(&format!("alice@{DOMAIN}"), &format!("mv{i}"), "x");
+    }
+    let r = store.python(
+        r#"
+m = connect()
+raw(m, 'SELECT INBOX')
+R['move'] = raw(m, 'MOVE 1 INBOX')
+R['uids'] = raw(m, 'FETCH 1:* (UID)')
+R['uid_move'] = raw(m, 'UID MOVE 2 INBOX')
+"#,
+    );
+    let mv = s(&r["move"]);
+    let lines: Vec<&str> = mv.lines().collect();
+    let expunge = lines.iter().position(|l| *l == "* 1 EXPUNGE").expect(&mv);
+    let exists = lines.iter().position(|l| *l == "* 2 EXISTS").expect(&mv);
+    assert!(expunge < exists && exists < lines.len() - 1, "{mv}");
+    assert!(lines[0].starts_with("* OK [COPYUID "), "{mv}");
+    has(&r, "uids", "* 1 FETCH (UID 2)");
+    has(&r, "uids", "* 2 FETCH (UID 3)");
+    has(&r, "uid_move", "* 1 EXPUNGE");
+    has(&r, "uid_move", "* 2 EXISTS");
+}
+
+/// RFC 6154 2: a new account (here at first login, and at first delivery)
+/// has Drafts, Sent, Trash, Junk and Archive with their special-use
+/// attributes, so a client saving a draft finds its folder; the names are
+/// configurable (`[store.default_mailboxes]`, "" leaves one out).
+#[test]
+fn new_accounts_get_the_special_use_mailboxes() {
+    let store = Store::start();
+    store.swaks(&format!("bob@{DOMAIN}"), "first", "x");
+    let r = store.python(&format!(
+        r#"
+for user in ('alice', 'bob'):
+    m = connect(user)
+    R[user] = raw(m, 'LIST "" "*" RETURN (SPECIAL-USE)')
+    R[user + '_lsub'] = raw(m, 'LSUB "" "*"')
+    R[user + '_su'] = raw(m, 'LIST (SPECIAL-USE) "" "*"')
+m = connect()
+R['append'] = raw(m, 'APPEND Drafts (\\Draft) {{%d+}}\r\n' % len({msg:?}) + {msg:?})[-1]
+"#,
+        msg = message("draft")
+    ));
+    for user in ["alice", "bob"] {
+        for (name, attr) in [
+            ("Drafts", "\\Drafts"),
+            ("Sent", "\\Sent"),
+            ("Trash", "\\Trash"),
+            ("Junk", "\\Junk"),
+            ("Archive", "\\Archive"),
+        ] {
+            let list = s(&r[user]);
+            assert!(
+                list.lines()
+                    .any(|l| l.contains(attr) && l.ends_with(&format!("\"/\" {name}"))),
+                "{user} {name}: {list}"
+            );
+            has(&r, &format!("{user}_lsub"), name);
+        }
+        let su = s(&r[&format!("{user}_su")]);
+        assert_eq!(
+            su.lines().filter(|l| l.starts_with("* LIST")).count(),
+            5,
+            "{su}"
+        );
+    }
+    has(&r, "append", "OK [APPENDUID");
+
+    let custom = Store::start_with(
+        &[],
+        "[store.default_mailboxes]\nsent = \"Sent Items\"\njunk = \"\"\n",
+    );
+    let r = custom.python(
+        r#"
+R['list'] = raw(connect(), 'LIST "" "*" RETURN (SPECIAL-USE)')
+"#,
+    );
+    has(&r, "list", "\\Sent) \"/\" \"Sent Items\"");
+    lacks(&r, "list", "Junk");
+    has(&r, "list", "\\Drafts) \"/\" Drafts");
+}
+
+/// RFC 8314 3.3: IMAP and POP3 on ports with TLS from the first byte; a
+/// client that forgets TLS on the STARTTLS port is told, in the greeting
+/// and in the NO, that TLS is required (RFC 3501 6.2.3 LOGINDISABLED).
+#[test]
+fn implicit_tls_ports_and_a_clear_word_for_clients_without_tls() {
+    let store = Store::start();
+    let r = store.python(
+        r#"
+import poplib
+i = imaplib.IMAP4_SSL(HOST, IMAPS_PORT, ssl_context=context(), timeout=10)
+R['imaps_caps'] = sorted(i.capabilities)
+R['imaps_login'] = i.login('alice', 'alice-pw')[0]
+R['imaps_select'] = i.select('INBOX')[0]
+i.logout()
+p = poplib.POP3_SSL(HOST, POP3S_PORT, context=context(), timeout=10)
+R['pop3s_welcome'] = p.getwelcome().decode()
+p.user('alice'); R['pop3s_pass'] = p.pass_('alice-pw').decode()
+p.quit()
+m = plain()
+R['greeting'] = m.welcome.decode()
+R['login'] = raw(m, 'LOGIN alice alice-pw')[-1]
+p = poplib.POP3(HOST, POP3_PORT, timeout=10)
+R['pop3_greeting'] = p.getwelcome().decode()
+try:
+    p.user('alice')
+    R['pop3_user'] = 'accepted'
+except poplib.error_proto as e:
+    R['pop3_user'] = str(e)
+p.quit()
+"#,
+    );
+    has(&r, "imaps_caps", "AUTH=PLAIN");
+    lacks(&r, "imaps_caps", "STARTTLS");
+    assert_eq!(r["imaps_login"], "OK");
+    assert_eq!(r["imaps_select"], "OK");
+    has(&r, "pop3s_welcome", "+OK");
+    lacks(&r, "pop3s_welcome", "TLS is required");
+    has(&r, "pop3s_pass", "+OK");
+    has(&r, "greeting", "LOGINDISABLED");
+    has(&r, "greeting", "TLS is required");
+    has(&r, "login", "NO [PRIVACYREQUIRED] TLS is required");
+    has(&r, "pop3_greeting", "TLS is required");
+    has(&r, "pop3_user", "-ERR [AUTH] TLS is required");
+    // curl without --ssl-reqd shows the server's words, not only its own
+    // "Login denied".
+    let out = std::process::Command::new("curl")
+        .args(["-sv", "--max-time", "20", "-u", "alice:alice-pw"])
+        .arg(format!("imap://127.0.0.1:{}/", store.imap_port()))
+        .output()
+        .expect("curl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("TLS is required"), "{err}");
+}
