@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 pub mod flows_env;
-pub mod lmtp_proxy;
 pub mod imap_env;
+pub mod lmtp_proxy;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
