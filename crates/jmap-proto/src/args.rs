@@ -151,10 +151,10 @@ pub struct SetArgs {
     pub destroy: Vec<String>,
 }
 
-fn object_map(
-    args: &Map<String, Value>,
-    key: &str,
-) -> Result<Vec<(String, Map<String, Value>)>, MethodError> {
+/// `(id, object)` pairs of a `create` or `update` argument, in order.
+type Objects = Vec<(String, Map<String, Value>)>;
+
+fn object_map(args: &Map<String, Value>, key: &str) -> Result<Objects, MethodError> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => m
