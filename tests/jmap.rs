@@ -93,7 +93,8 @@ fn start_store() -> Store {
 /// test passes when the script prints `OK` last.
 fn run_python(script: &str, http: SocketAddr, ca: &Path, env: &[(&str, String)]) -> (bool, String) {
     let lib = std::fs::read_to_string(
-        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("tests/jmap_client.py"),
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
+            .join("tests/jmap_client.py"),
     )
     .expect("tests/jmap_client.py");
     let out = Command::new("python3")
@@ -641,5 +642,8 @@ fn jmapc_reads_and_sends_through_the_relay() {
     );
     // The vacation text is in the directory the relays read.
     let data = std::fs::read_to_string(&sys.dir_file).expect("directory file");
-    assert!(data.contains("Away until Monday.") && data.contains("20300102000000Z"), "{data}");
+    assert!(
+        data.contains("Away until Monday.") && data.contains("20300102000000Z"),
+        "{data}"
+    );
 }

@@ -47,7 +47,11 @@ fn evaluate(reference: &Value, responses: &[Invocation]) -> Result<Value, Method
     let response = responses
         .iter()
         .find(|r| &r.call_id == result_of)
-        .ok_or_else(|| bad(&format!("no earlier response has the call id {result_of:?}")))?;
+        .ok_or_else(|| {
+            bad(&format!(
+                "no earlier response has the call id {result_of:?}"
+            ))
+        })?;
     if &response.name != name {
         return Err(bad(&format!(
             "the response to {result_of:?} is {:?}, not {name:?}",
@@ -126,9 +130,13 @@ mod tests {
     fn resolves_paths_with_star_and_escapes() {
         let r = run(json!({"#ids": {"resultOf": "c0", "name": "Email/query", "path": "/ids"}}));
         assert_eq!(r.unwrap()["ids"], json!(["a", "b"]));
-        let r = run(json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/list/*/emailIds"}}));
+        let r = run(
+            json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/list/*/emailIds"}}),
+        );
         assert_eq!(r.unwrap()["x"], json!(["e1", "e2", "e3"]));
-        let r = run(json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/list/1/threadId"}}));
+        let r = run(
+            json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/list/1/threadId"}}),
+        );
         assert_eq!(r.unwrap()["x"], json!("t2"));
         let r = run(json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/a~1b"}}));
         assert_eq!(r.unwrap()["x"], json!(1));
@@ -139,13 +147,31 @@ mod tests {
     #[test]
     fn bad_references() {
         for (args, kind) in [
-            (json!({"#x": {"resultOf": "nope", "name": "Email/query", "path": "/ids"}}), "invalidResultReference"),
-            (json!({"#x": {"resultOf": "c0", "name": "Email/get", "path": "/ids"}}), "invalidResultReference"),
-            (json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/nothing"}}), "invalidResultReference"),
-            (json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/ids/01"}}), "invalidResultReference"),
-            (json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "ids"}}), "invalidResultReference"),
+            (
+                json!({"#x": {"resultOf": "nope", "name": "Email/query", "path": "/ids"}}),
+                "invalidResultReference",
+            ),
+            (
+                json!({"#x": {"resultOf": "c0", "name": "Email/get", "path": "/ids"}}),
+                "invalidResultReference",
+            ),
+            (
+                json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/nothing"}}),
+                "invalidResultReference",
+            ),
+            (
+                json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "/ids/01"}}),
+                "invalidResultReference",
+            ),
+            (
+                json!({"#x": {"resultOf": "c0", "name": "Email/query", "path": "ids"}}),
+                "invalidResultReference",
+            ),
             (json!({"#x": "c0"}), "invalidResultReference"),
-            (json!({"x": 1, "#x": {"resultOf": "c0", "name": "Email/query", "path": "/ids"}}), "invalidArguments"),
+            (
+                json!({"x": 1, "#x": {"resultOf": "c0", "name": "Email/query", "path": "/ids"}}),
+                "invalidArguments",
+            ),
         ] {
             assert_eq!(run(args).unwrap_err().kind, kind);
         }

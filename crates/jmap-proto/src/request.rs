@@ -132,16 +132,16 @@ fn parse_invocation(v: Value) -> Result<Invocation, RequestError> {
     let args = parts.pop();
     let name = parts.pop();
     match (name, args, call_id) {
-        (Some(Value::String(name)), Some(Value::Object(arguments)), Some(Value::String(call_id))) => {
-            Ok(Invocation {
-                name,
-                arguments,
-                call_id,
-            })
-        }
-        _ => Err(not_request(
-            "a method call is [String, Object, String]",
-        )),
+        (
+            Some(Value::String(name)),
+            Some(Value::Object(arguments)),
+            Some(Value::String(call_id)),
+        ) => Ok(Invocation {
+            name,
+            arguments,
+            call_id,
+        }),
+        _ => Err(not_request("a method call is [String, Object, String]")),
     }
 }
 

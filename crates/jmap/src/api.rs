@@ -72,7 +72,11 @@ impl Ctx<'_> {
     /// An id, or the id a `#creationId` reference stands for.
     pub(crate) fn resolve_id(&self, id: &str) -> Option<String> {
         match id.strip_prefix('#') {
-            Some(cid) => self.created.get(cid).and_then(Value::as_str).map(str::to_string),
+            Some(cid) => self
+                .created
+                .get(cid)
+                .and_then(Value::as_str)
+                .map(str::to_string),
             None => Some(id.to_string()),
         }
     }
@@ -122,9 +126,7 @@ fn capability_of(method: &str) -> Option<Capability> {
 }
 
 async fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: Args) -> Outcome {
-    use crate::{
-        email, identity, mailbox, search_snippet, submission, thread, vacation,
-    };
+    use crate::{email, identity, mailbox, search_snippet, submission, thread, vacation};
     let one = |n: &'static str, r: Result<Args, MethodError>| r.map(|a| vec![(n, a)]);
     match name {
         // RFC 8620 4.
@@ -132,12 +134,18 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: Args) -> Outcome {
         "Mailbox/get" => one("Mailbox/get", mailbox::get(ctx, &args).await),
         "Mailbox/changes" => one("Mailbox/changes", mailbox::changes(ctx, &args).await),
         "Mailbox/query" => one("Mailbox/query", mailbox::query(ctx, &args).await),
-        "Mailbox/queryChanges" => one("Mailbox/queryChanges", mailbox::query_changes(ctx, &args).await),
+        "Mailbox/queryChanges" => one(
+            "Mailbox/queryChanges",
+            mailbox::query_changes(ctx, &args).await,
+        ),
         "Mailbox/set" => one("Mailbox/set", mailbox::set(ctx, &args).await),
         "Email/get" => one("Email/get", email::get::get(ctx, &args).await),
         "Email/changes" => one("Email/changes", email::changes::changes(ctx, &args).await),
         "Email/query" => one("Email/query", email::query::query(ctx, &args).await),
-        "Email/queryChanges" => one("Email/queryChanges", email::query::query_changes(ctx, &args).await),
+        "Email/queryChanges" => one(
+            "Email/queryChanges",
+            email::query::query_changes(ctx, &args).await,
+        ),
         "Email/set" => one("Email/set", email::set::set(ctx, &args).await),
         "Email/import" => one("Email/import", email::import::import(ctx, &args).await),
         "Email/parse" => one("Email/parse", email::import::parse_blobs(ctx, &args).await),
@@ -178,16 +186,21 @@ pub(crate) async fn handle(shared: &Arc<Shared>, acc: &Account, body: &[u8]) -> 
         let result = match capability_of(&call.name) {
             // RFC 8620 3.6.2: a method whose capability is not in `using`
             // is unknown.
-            Some(c) if req.using.contains(&c) => match reference::resolve(&mut args, &ctx.responses) {
-                Ok(()) => dispatch(&mut ctx, &call.name, args).await,
-                Err(e) => Err(e),
-            },
+            Some(c) if req.using.contains(&c) => {
+                match reference::resolve(&mut args, &ctx.responses) {
+                    Ok(()) => dispatch(&mut ctx, &call.name, args).await,
+                    Err(e) => Err(e),
+                }
+            }
             Some(c) => Err(MethodError::unknown_method(format!(
                 "{} needs {} in using",
                 call.name,
                 c.urn()
             ))),
-            None => Err(MethodError::unknown_method(format!("no method {:?}", call.name))),
+            None => Err(MethodError::unknown_method(format!(
+                "no method {:?}",
+                call.name
+            ))),
         };
         let metric_name = if capability_of(&call.name).is_some() {
             call.name.as_str()

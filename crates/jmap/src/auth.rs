@@ -79,9 +79,12 @@ pub(crate) fn account_id(uid: &str) -> String {
 
 /// Successful Basic logins remembered for a minute, so a client sending
 /// its password with every request does not pay a password hash each time.
+/// (login, SHA-256 of the password) -> when checked, who it was.
+type CacheMap = HashMap<(String, [u8; 32]), (Instant, Account)>;
+
 #[derive(Default)]
 pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<(String, [u8; 32]), (Instant, Account)>>,
+    entries: Mutex<CacheMap>,
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -89,7 +92,10 @@ const CACHE_MAX: usize = 10_000;
 
 impl AuthCache {
     fn key(login: &str, password: &str) -> (String, [u8; 32]) {
-        (login.to_string(), sha2::Sha256::digest(password.as_bytes()).into())
+        (
+            login.to_string(),
+            sha2::Sha256::digest(password.as_bytes()).into(),
+        )
     }
 
     fn get(&self, login: &str, password: &str) -> Option<Account> {

@@ -97,7 +97,10 @@ async fn fetch_for(shared: &Arc<Shared>, acc: &Account, id: &str) -> Option<Vec<
                     return Ok(None);
                 };
                 let m = s.mbox(locs[0]);
-                let h = st.open_mailbox(&uid, &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name))?;
+                let h = st.open_mailbox(
+                    &uid,
+                    &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name),
+                )?;
                 st.read_message(&h, s.row(locs[0]).uid).map(Some)
             })
             .await

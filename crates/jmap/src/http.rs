@@ -76,8 +76,10 @@ pub(crate) fn build(status: StatusCode, content_type: &str, body: Body) -> Respo
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
     }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     r
 }
 
@@ -86,9 +88,7 @@ pub(crate) fn problem(status: StatusCode, kind: &str, detail: &str) -> Response<
     build(
         status,
         "application/problem+json",
-        Body::from(
-            json!({"type": kind, "status": status.as_u16(), "detail": detail}).to_string(),
-        ),
+        Body::from(json!({"type": kind, "status": status.as_u16(), "detail": detail}).to_string()),
     )
 }
 
@@ -299,10 +299,16 @@ async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<B
     {
         return Err(too_big());
     }
-    let limited = http_body_util::Limited::new(req.into_body(), usize::try_from(max).unwrap_or(usize::MAX));
+    let limited =
+        http_body_util::Limited::new(req.into_body(), usize::try_from(max).unwrap_or(usize::MAX));
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_big()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_big())
+        }
         Err(e) => Err(problem(
             StatusCode::BAD_REQUEST,
             "about:blank",

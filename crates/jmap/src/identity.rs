@@ -51,7 +51,13 @@ struct Stored {
 /// The id of the identity for `email`.
 pub fn identity_id(email: &str) -> String {
     let d = sha2::Sha256::digest(email.to_ascii_lowercase().as_bytes());
-    format!("i{}", d[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "i{}",
+        d[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 fn file(ctx: &Ctx<'_>) -> std::path::PathBuf {
@@ -99,7 +105,14 @@ pub(crate) fn all(ctx: &Ctx<'_>) -> BTreeMap<String, Identity> {
             name: ctx.acc.name.clone(),
             ..Default::default()
         });
-        out.insert(id, Identity { email: a, created: false, ..ident });
+        out.insert(
+            id,
+            Identity {
+                email: a,
+                created: false,
+                ..ident
+            },
+        );
     }
     for (id, i) in stored.identities {
         if i.created && owned(ctx).iter().any(|a| a.eq_ignore_ascii_case(&i.email)) {
@@ -131,14 +144,25 @@ fn object(id: &str, i: &Identity, props: &[String]) -> Value {
 fn state(ctx: &Ctx<'_>) -> String {
     let body = serde_json::to_vec(&all(ctx).into_iter().collect::<Vec<_>>()).unwrap_or_default();
     let d = sha2::Sha256::digest(&body);
-    format!("i{}", d[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "i{}",
+        d[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 /// Identity/get.
 pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodError> {
     let a = GetArgs::parse(args, ctx.shared.limits.max_objects_in_get)?;
     ctx.account(args)?;
-    let props = property::select(a.properties.as_deref(), property::IDENTITY, property::IDENTITY, false)?;
+    let props = property::select(
+        a.properties.as_deref(),
+        property::IDENTITY,
+        property::IDENTITY,
+        false,
+    )?;
     let all = all(ctx);
     let mut list = Vec::new();
     let mut not_found = Vec::new();
@@ -146,7 +170,10 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         None => list.extend(all.iter().map(|(id, i)| object(id, i, &props))),
         Some(ids) => {
             for id in ids {
-                match ctx.resolve_id(&id).and_then(|i| all.get(&i).map(|x| (i, x))) {
+                match ctx
+                    .resolve_id(&id)
+                    .and_then(|i| all.get(&i).map(|x| (i, x)))
+                {
                     Some((rid, i)) => list.push(object(&rid, i, &props)),
                     None => not_found.push(json!(id)),
                 }
@@ -196,7 +223,10 @@ fn apply(i: &mut Identity, obj: &Map<String, Value>) -> Result<(), SetError> {
             }
             ("email", _) | ("id", _) | ("mayDelete", _) => {}
             _ => {
-                return Err(SetError::invalid_properties(&[], format!("bad value for {k}")));
+                return Err(SetError::invalid_properties(
+                    &[],
+                    format!("bad value for {k}"),
+                ));
             }
         }
     }
@@ -245,7 +275,11 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         let r = match current.get(&rid) {
             None => Err(SetError::not_found()),
             Some(i) => {
-                let mut i = stored.identities.get(&rid).cloned().unwrap_or_else(|| i.clone());
+                let mut i = stored
+                    .identities
+                    .get(&rid)
+                    .cloned()
+                    .unwrap_or_else(|| i.clone());
                 apply(&mut i, patch).and_then(|()| {
                     stored.identities.insert(rid.clone(), i);
                     save(ctx, &stored)
@@ -265,7 +299,9 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
     for id in &a.destroy {
         let r = match current.get(id) {
             None => Err(SetError::not_found()),
-            Some(i) if !i.created => Err(SetError::forbidden("a directory address cannot be removed")),
+            Some(i) if !i.created => {
+                Err(SetError::forbidden("a directory address cannot be removed"))
+            }
             Some(_) => {
                 stored.identities.remove(id);
                 save(ctx, &stored)
@@ -280,7 +316,14 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
     }
     let new_state = state(ctx);
     Ok(set_response(
-        ctx, old_state, new_state, created, not_created, updated, not_updated, destroyed,
+        ctx,
+        old_state,
+        new_state,
+        created,
+        not_created,
+        updated,
+        not_updated,
+        destroyed,
         not_destroyed,
     ))
 }

@@ -53,7 +53,7 @@ pub(crate) struct Mbox {
 pub(crate) struct Snapshot {
     pub uid: String,
     pub mailboxes: Vec<Mbox>,
-    by_digest: OnceLock<HashMap<Arc<str>, Vec<(usize, usize)>>>,
+    by_digest: OnceLock<HashMap<Arc<str>, Vec<Loc>>>,
 }
 
 /// Where one copy of an Email is: mailbox index and row index in the snapshot.
@@ -118,7 +118,8 @@ impl Index {
                 t.clear();
             }
             for r in &rows.rows {
-                t.entry(r.digest.clone()).or_insert_with(|| r.thread.clone());
+                t.entry(r.digest.clone())
+                    .or_insert_with(|| r.thread.clone());
             }
         }
         rows
@@ -150,7 +151,7 @@ impl Index {
             }
             mailboxes.push(Mbox { c, rows });
         }
-        mailboxes.sort_by(|a, b| a.c.info.id.cmp(&b.c.info.id));
+        mailboxes.sort_by_key(|m| m.c.info.id);
         Ok(Snapshot {
             uid: uid.to_string(),
             mailboxes,
@@ -159,8 +160,15 @@ impl Index {
     }
 }
 
-fn handle(store: &Store, uid: &str, c: &MailboxCounters) -> Result<mail_store::MailboxHandle, StoreError> {
-    store.open_mailbox(uid, &MailboxPath::new(&c.info.path.owner, &c.info.path.name))
+fn handle(
+    store: &Store,
+    uid: &str,
+    c: &MailboxCounters,
+) -> Result<mail_store::MailboxHandle, StoreError> {
+    store.open_mailbox(
+        uid,
+        &MailboxPath::new(&c.info.path.owner, &c.info.path.name),
+    )
 }
 
 fn load(store: &Store, uid: &str, c: &MailboxCounters) -> Result<MailboxRows, StoreError> {
@@ -212,7 +220,12 @@ fn refresh(
     })
 }
 
-fn row_of(store: &Store, h: &mail_store::MailboxHandle, e: IndexEntry, cache: &CachedMessage) -> Row {
+fn row_of(
+    store: &Store,
+    h: &mail_store::MailboxHandle,
+    e: IndexEntry,
+    cache: &CachedMessage,
+) -> Row {
     let digest = if cache.digest.is_empty() {
         // A row cached before digests existed: read the file once.
         store

@@ -219,7 +219,12 @@ pub(crate) async fn changes(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Meth
     out.insert(
         "updatedProperties".into(),
         if counts_only && !updated.is_empty() {
-            json!(["totalEmails", "unreadEmails", "totalThreads", "unreadThreads"])
+            json!([
+                "totalEmails",
+                "unreadEmails",
+                "totalThreads",
+                "unreadThreads"
+            ])
         } else {
             Value::Null
         },
@@ -234,7 +239,11 @@ fn matches(s: &Snapshot, m: &Mbox, filter: &Value) -> Result<bool, MethodError> 
     if let Some(op) = f.get("operator") {
         let conds = match f.get("conditions") {
             Some(Value::Array(c)) => c,
-            _ => return Err(MethodError::unsupported_filter("conditions must be an array")),
+            _ => {
+                return Err(MethodError::unsupported_filter(
+                    "conditions must be an array",
+                ));
+            }
         };
         let results: Vec<bool> = conds
             .iter()
@@ -244,7 +253,9 @@ fn matches(s: &Snapshot, m: &Mbox, filter: &Value) -> Result<bool, MethodError> 
             Some("AND") => Ok(results.iter().all(|b| *b)),
             Some("OR") => Ok(results.iter().any(|b| *b)),
             Some("NOT") => Ok(!results.iter().any(|b| *b)),
-            _ => Err(MethodError::unsupported_filter("operator must be AND, OR or NOT")),
+            _ => Err(MethodError::unsupported_filter(
+                "operator must be AND, OR or NOT",
+            )),
         };
     }
     let info = &m.c.info;
@@ -373,7 +384,10 @@ fn full_name(
                 .ok_or_else(|| SetError::invalid_properties(&["parentId"], "no such mailbox"))?;
             Ok(format!("{}/{leaf_name}", pm.c.info.path.name))
         }
-        Some(_) => Err(SetError::invalid_properties(&["parentId"], "must be an Id or null")),
+        Some(_) => Err(SetError::invalid_properties(
+            &["parentId"],
+            "must be an Id or null",
+        )),
     }
 }
 
@@ -381,10 +395,13 @@ fn role_arg(v: Option<&Value>) -> Result<Option<Option<SpecialUse>>, SetError> {
     match v {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(r)) => special_use(r)
-            .map(|s| Some(Some(s)))
-            .ok_or_else(|| SetError::invalid_properties(&["role"], "not a role this server can set")),
-        Some(_) => Err(SetError::invalid_properties(&["role"], "must be a String or null")),
+        Some(Value::String(r)) => special_use(r).map(|s| Some(Some(s))).ok_or_else(|| {
+            SetError::invalid_properties(&["role"], "not a role this server can set")
+        }),
+        Some(_) => Err(SetError::invalid_properties(
+            &["role"],
+            "must be a String or null",
+        )),
     }
 }
 
@@ -395,24 +412,41 @@ async fn create_one(
 ) -> Result<(String, Value), SetError> {
     for k in obj.keys() {
         if SERVER_SET.contains(&k.as_str()) {
-            return Err(SetError::invalid_properties(&[k.as_str()], "server-set property"));
+            return Err(SetError::invalid_properties(
+                &[k.as_str()],
+                "server-set property",
+            ));
         }
         if !property::MAILBOX.contains(&k.as_str()) {
-            return Err(SetError::invalid_properties(&[k.as_str()], "unknown property"));
+            return Err(SetError::invalid_properties(
+                &[k.as_str()],
+                "unknown property",
+            ));
         }
     }
     let Some(Value::String(name)) = obj.get("name") else {
         return Err(SetError::invalid_properties(&["name"], "name is required"));
     };
-    if obj.get("sortOrder").is_some_and(|v| v != &json!(0) && v != &json!(10)) {
-        return Err(SetError::invalid_properties(&["sortOrder"], "sortOrder is fixed"));
+    if obj
+        .get("sortOrder")
+        .is_some_and(|v| v != &json!(0) && v != &json!(10))
+    {
+        return Err(SetError::invalid_properties(
+            &["sortOrder"],
+            "sortOrder is fixed",
+        ));
     }
     let full = full_name(ctx, s, obj.get("parentId"), name)?;
     let role = role_arg(obj.get("role"))?.flatten();
     let subscribe = match obj.get("isSubscribed") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(SetError::invalid_properties(&["isSubscribed"], "must be a Boolean")),
+        Some(_) => {
+            return Err(SetError::invalid_properties(
+                &["isSubscribed"],
+                "must be a Boolean",
+            ));
+        }
     };
     let uid = ctx.acc.uid.clone();
     let f2 = full.clone();
@@ -467,7 +501,8 @@ async fn update_one(
                 let Value::String(n) = v else {
                     return Err(SetError::invalid_properties(&["name"], "must be a String"));
                 };
-                let parent = parent_name(new_name.as_deref().unwrap_or(&current)).map(str::to_string);
+                let parent =
+                    parent_name(new_name.as_deref().unwrap_or(&current)).map(str::to_string);
                 let base = full_name(ctx, s, None, n)?;
                 new_name = Some(match parent {
                     Some(p) => format!("{p}/{base}"),
@@ -481,10 +516,20 @@ async fn update_one(
             "role" => role = role_arg(Some(v))?,
             "isSubscribed" => match v {
                 Value::Bool(b) => subscribe = Some(*b),
-                _ => return Err(SetError::invalid_properties(&["isSubscribed"], "must be a Boolean")),
+                _ => {
+                    return Err(SetError::invalid_properties(
+                        &["isSubscribed"],
+                        "must be a Boolean",
+                    ));
+                }
             },
             "sortOrder" if v == &json!(0) || v == &json!(10) => {}
-            _ => return Err(SetError::invalid_properties(&[k.as_str()], "cannot be changed")),
+            _ => {
+                return Err(SetError::invalid_properties(
+                    &[k.as_str()],
+                    "cannot be changed",
+                ));
+            }
         }
     }
     if current == "INBOX" && new_name.as_deref().is_some_and(|n| n != "INBOX") {
@@ -494,30 +539,40 @@ async fn update_one(
         && (n == &current || n.starts_with(&format!("{current}/")))
         && n != &current
     {
-        return Err(SetError::invalid_properties(&["parentId"], "a mailbox cannot move below itself"));
+        return Err(SetError::invalid_properties(
+            &["parentId"],
+            "a mailbox cannot move below itself",
+        ));
     }
     let uid = ctx.acc.uid.clone();
-    ctx.shared.store.run(move |st| {
-        let mut name = current.clone();
-        if let Some(n) = new_name.filter(|n| *n != current) {
-            st.rename_mailbox(&uid, &current, &n)?;
-            name = n;
-        }
-        if let Some(r) = role {
-            st.set_special_use(&uid, &MailboxPath::new(&uid, &name), r)?;
-        }
-        match subscribe {
-            Some(true) => st.subscribe(&uid, &MailboxPath::new(&uid, &name))?,
-            Some(false) => st.unsubscribe(&uid, &MailboxPath::new(&uid, &name))?,
-            None => {}
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| set_err(&e))
+    ctx.shared
+        .store
+        .run(move |st| {
+            let mut name = current.clone();
+            if let Some(n) = new_name.filter(|n| *n != current) {
+                st.rename_mailbox(&uid, &current, &n)?;
+                name = n;
+            }
+            if let Some(r) = role {
+                st.set_special_use(&uid, &MailboxPath::new(&uid, &name), r)?;
+            }
+            match subscribe {
+                Some(true) => st.subscribe(&uid, &MailboxPath::new(&uid, &name))?,
+                Some(false) => st.unsubscribe(&uid, &MailboxPath::new(&uid, &name))?,
+                None => {}
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| set_err(&e))
 }
 
-async fn destroy_one(ctx: &Ctx<'_>, s: &Snapshot, id: &str, remove_emails: bool) -> Result<(), SetError> {
+async fn destroy_one(
+    ctx: &Ctx<'_>,
+    s: &Snapshot,
+    id: &str,
+    remove_emails: bool,
+) -> Result<(), SetError> {
     let m = ctx
         .resolve_id(id)
         .and_then(|i| parse_mailbox_id(&i))
@@ -527,7 +582,10 @@ async fn destroy_one(ctx: &Ctx<'_>, s: &Snapshot, id: &str, remove_emails: bool)
         return Err(SetError::forbidden("INBOX cannot be destroyed"));
     }
     if m.c.info.has_children {
-        return Err(SetError::new("mailboxHasChild", "the mailbox has child mailboxes"));
+        return Err(SetError::new(
+            "mailboxHasChild",
+            "the mailbox has child mailboxes",
+        ));
     }
     if m.c.exists > 0 && !remove_emails {
         return Err(SetError::new("mailboxHasEmail", "the mailbox is not empty"));
@@ -593,7 +651,17 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         }
     }
     let new_state = ctx.snapshot().await?.state();
-    Ok(set_response(ctx, old_state, new_state, created, not_created, updated, not_updated, destroyed, not_destroyed))
+    Ok(set_response(
+        ctx,
+        old_state,
+        new_state,
+        created,
+        not_created,
+        updated,
+        not_updated,
+        destroyed,
+        not_destroyed,
+    ))
 }
 
 /// The `/set` response object (RFC 8620 5.3).
@@ -610,7 +678,13 @@ pub(crate) fn set_response(
     not_destroyed: Map<String, Value>,
 ) -> Args {
     let mut out = Map::new();
-    let nullable = |m: Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+    let nullable = |m: Map<String, Value>| {
+        if m.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(m)
+        }
+    };
     out.insert("accountId".into(), json!(ctx.acc.account_id));
     out.insert("oldState".into(), json!(old_state));
     out.insert("newState".into(), json!(new_state));
@@ -618,7 +692,11 @@ pub(crate) fn set_response(
     out.insert("updated".into(), nullable(updated));
     out.insert(
         "destroyed".into(),
-        if destroyed.is_empty() { Value::Null } else { Value::Array(destroyed) },
+        if destroyed.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(destroyed)
+        },
     );
     out.insert("notCreated".into(), nullable(not_created));
     out.insert("notUpdated".into(), nullable(not_updated));

@@ -27,9 +27,11 @@ use crate::state::State;
 const TYPES: &[&str] = &["Mailbox", "Email", "Thread", "EmailDelivery"];
 
 fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    query.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    })
 }
 
 async fn current(shared: &Arc<Shared>, uid: &str) -> Option<(String, u64)> {
@@ -53,7 +55,9 @@ pub(crate) fn eventsource(
     shutdown: Shutdown,
 ) -> Response<Body> {
     let types: Vec<String> = match param(query, "types").map(|t| {
-        percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned()
+        percent_encoding::percent_decode_str(t)
+            .decode_utf8_lossy()
+            .into_owned()
     }) {
         None => TYPES.iter().map(|s| s.to_string()).collect(),
         Some(t) if t == "*" || t.is_empty() => TYPES.iter().map(|s| s.to_string()).collect(),
@@ -129,8 +133,10 @@ pub(crate) fn eventsource(
         "text/event-stream",
         Body::from_stream(ReceiverStream::new(rx)),
     );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
     r.headers_mut()
         .insert("x-accel-buffering", header::HeaderValue::from_static("no"));
     r

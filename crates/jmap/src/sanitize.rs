@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn hostile_html_is_defused() {
-        let cids = HashMap::from([("logo@x".to_string(), "/jmap/download/a/b_2/logo.png?accept=image%2Fpng".to_string())]);
+        let cids = HashMap::from([(
+            "logo@x".to_string(),
+            "/jmap/download/a/b_2/logo.png?accept=image%2Fpng".to_string(),
+        )]);
         let html = r#"<p onclick="steal()">Hi<script>alert(1)</script></p>
             <a href="javascript:alert(1)">x</a><a href="https://example.org/">ok</a>
             <img src="https://tracker.example/p.gif"><img src="cid:logo@x">
@@ -77,11 +80,25 @@ mod tests {
             <iframe src="https://x"></iframe><style>body{color:red}</style>"#;
         let (out, blocked) = sanitize_html(html, false, &cids);
         assert!(blocked);
-        for bad in ["script", "onclick", "javascript:", "tracker", "style", "<svg", "<form", "<input", "iframe", "t.example"] {
+        for bad in [
+            "script",
+            "onclick",
+            "javascript:",
+            "tracker",
+            "style",
+            "<svg",
+            "<form",
+            "<input",
+            "iframe",
+            "t.example",
+        ] {
             assert!(!out.contains(bad), "{bad} left in {out}");
         }
         assert!(out.contains("/jmap/download/a/b_2/logo.png"), "{out}");
-        assert!(out.contains("https://example.org/") && out.contains("noopener"), "{out}");
+        assert!(
+            out.contains("https://example.org/") && out.contains("noopener"),
+            "{out}"
+        );
         let (out, blocked) = sanitize_html(r#"<img src="https://img.example/a.png">"#, true, &cids);
         assert!(!blocked && out.contains("img.example"), "{out}");
     }

@@ -18,7 +18,10 @@ fn terms(filter: &Value, out: &mut Vec<(String, bool)>) {
         return;
     }
     for (k, v) in f {
-        if let (Some(s), true) = (v.as_str(), matches!(k.as_str(), "text" | "subject" | "body")) {
+        if let (Some(s), true) = (
+            v.as_str(),
+            matches!(k.as_str(), "text" | "subject" | "body"),
+        ) {
             // (term, applies to the subject)
             out.push((s.to_lowercase(), k != "body"));
         }
@@ -26,7 +29,10 @@ fn terms(filter: &Value, out: &mut Vec<(String, bool)>) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Escapes `text`, wrapping each (case-insensitive) occurrence of a term.
@@ -74,7 +80,11 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
     if let Some(f) = args.get("filter") {
         terms(f, &mut t);
     }
-    let subject_terms: Vec<&str> = t.iter().filter(|(_, s)| *s).map(|(w, _)| w.as_str()).collect();
+    let subject_terms: Vec<&str> = t
+        .iter()
+        .filter(|(_, s)| *s)
+        .map(|(w, _)| w.as_str())
+        .collect();
     let body_terms: Vec<&str> = t.iter().map(|(w, _)| w.as_str()).collect();
     let s = ctx.snapshot().await?;
     let mut list = Vec::new();
@@ -101,7 +111,11 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
                 .join(" ");
             let lower = text.to_lowercase();
             if lower.len() == text.len()
-                && let Some(pos) = body_terms.iter().filter(|w| !w.is_empty()).filter_map(|w| lower.find(w)).min()
+                && let Some(pos) = body_terms
+                    .iter()
+                    .filter(|w| !w.is_empty())
+                    .filter_map(|w| lower.find(w))
+                    .min()
             {
                 let mut start = pos.saturating_sub(60);
                 while !text.is_char_boundary(start) {
@@ -119,7 +133,14 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
     let mut out = Map::new();
     out.insert("accountId".into(), json!(ctx.acc.account_id));
     out.insert("list".into(), Value::Array(list));
-    out.insert("notFound".into(), if not_found.is_empty() { Value::Null } else { json!(not_found) });
+    out.insert(
+        "notFound".into(),
+        if not_found.is_empty() {
+            Value::Null
+        } else {
+            json!(not_found)
+        },
+    );
     Ok(out)
 }
 

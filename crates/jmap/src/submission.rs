@@ -35,7 +35,8 @@ pub(crate) struct Relay {
 
 impl Relay {
     pub(crate) fn new(cfg: &SubmissionConfig) -> Result<Self, crate::Error> {
-        let secret = mail_core::trusted_proxy::read_secret(&cfg.secret_file).map_err(crate::Error::Secret)?;
+        let secret = mail_core::trusted_proxy::read_secret(&cfg.secret_file)
+            .map_err(crate::Error::Secret)?;
         let client = mail_core::tls::client_config(cfg.ca_file.as_deref())?;
         Ok(Self {
             cfg: cfg.clone(),
@@ -83,7 +84,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
         let mut text = Vec::new();
         loop {
             let l = self.line().await?;
-            let code: u16 = l.get(..3).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad reply {l:?}"))?;
+            let code: u16 = l
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad reply {l:?}"))?;
             text.push(l.get(4..).unwrap_or("").to_string());
             if l.as_bytes().get(3) != Some(&b'-') {
                 return Ok((code, format!("{code} {}", text.join(" "))));
@@ -115,7 +119,13 @@ enum SendError {
 }
 
 impl Relay {
-    async fn send(&self, user: &str, from: &str, to: &[String], data: &[u8]) -> Result<Sent, SendError> {
+    async fn send(
+        &self,
+        user: &str,
+        from: &str,
+        to: &[String],
+        data: &[u8],
+    ) -> Result<Sent, SendError> {
         let temp = SendError::Temporary;
         let c = &self.cfg;
         let tcp = tokio::time::timeout(c.timeout, TcpStream::connect(c.relay))
@@ -140,7 +150,11 @@ impl Relay {
                     .map_err(|e| temp(format!("TLS: {e}")))?,
             ),
             RelayTls::Starttls => {
-                let mut p = Smtp { io: tcp, buf: Vec::new(), timeout: c.timeout };
+                let mut p = Smtp {
+                    io: tcp,
+                    buf: Vec::new(),
+                    timeout: c.timeout,
+                };
                 expect(p.reply().await.map_err(temp)?, 220)?;
                 expect(p.cmd(&format!("EHLO {}", c.ehlo)).await.map_err(temp)?, 250)?;
                 expect(p.cmd("STARTTLS").await.map_err(temp)?, 220)?;
@@ -152,15 +166,25 @@ impl Relay {
                 )
             }
         };
-        let mut s = Smtp { io, buf: Vec::new(), timeout: c.timeout };
+        let mut s = Smtp {
+            io,
+            buf: Vec::new(),
+            timeout: c.timeout,
+        };
         if c.tls == RelayTls::Implicit {
             expect(s.reply().await.map_err(temp)?, 220)?;
         }
         expect(s.cmd(&format!("EHLO {}", c.ehlo)).await.map_err(temp)?, 250)?;
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}\0{}\0{}", c.identity, self.secret));
-        expect(s.cmd(&format!("AUTH PLAIN {token}")).await.map_err(temp)?, 235)?;
-        expect(s.cmd(&format!("MAIL FROM:<{from}>")).await.map_err(temp)?, 250)?;
+        expect(
+            s.cmd(&format!("AUTH PLAIN {token}")).await.map_err(temp)?,
+            235,
+        )?;
+        expect(
+            s.cmd(&format!("MAIL FROM:<{from}>")).await.map_err(temp)?,
+            250,
+        )?;
         let mut rcpt = Vec::new();
         let mut refused = Vec::new();
         for r in to {
@@ -175,7 +199,10 @@ impl Relay {
         }
         if rcpt.is_empty() {
             let _ = s.cmd("QUIT").await;
-            return Err(SendError::Refused("every recipient was refused".into(), refused));
+            return Err(SendError::Refused(
+                "every recipient was refused".into(),
+                refused,
+            ));
         }
         expect(s.cmd("DATA").await.map_err(temp)?, 354)?;
         let mut body = Vec::with_capacity(data.len() + 64);
@@ -231,11 +258,18 @@ fn strip_bcc(raw: &[u8]) -> Vec<u8> {
 }
 
 fn file(ctx: &Ctx<'_>) -> std::path::PathBuf {
-    ctx.shared.cfg.state_dir.join("submissions").join(format!("{}.json", ctx.acc.account_id))
+    ctx.shared
+        .cfg
+        .state_dir
+        .join("submissions")
+        .join(format!("{}.json", ctx.acc.account_id))
 }
 
 fn load(ctx: &Ctx<'_>) -> Vec<Value> {
-    std::fs::read(file(ctx)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(file(ctx))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 fn save(ctx: &Ctx<'_>, list: &[Value]) {
@@ -260,7 +294,12 @@ fn state(list: &[Value]) -> String {
 pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodError> {
     let a = GetArgs::parse(args, ctx.shared.limits.max_objects_in_get)?;
     ctx.account(args)?;
-    let props = property::select(a.properties.as_deref(), property::EMAIL_SUBMISSION, property::EMAIL_SUBMISSION, false)?;
+    let props = property::select(
+        a.properties.as_deref(),
+        property::EMAIL_SUBMISSION,
+        property::EMAIL_SUBMISSION,
+        false,
+    )?;
     let all = load(ctx);
     let pick = |v: &Value| -> Value {
         let mut o = Map::new();
@@ -275,7 +314,10 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         Some(ids) => {
             for id in ids {
                 let rid = ctx.resolve_id(&id).unwrap_or_default();
-                match all.iter().find(|v| v.get("id").and_then(Value::as_str) == Some(&rid)) {
+                match all
+                    .iter()
+                    .find(|v| v.get("id").and_then(Value::as_str) == Some(&rid))
+                {
                     Some(v) => list.push(pick(v)),
                     None => not_found.push(json!(id)),
                 }
@@ -292,13 +334,23 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
 
 fn addrs(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.get("email").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get("email").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-async fn create_one(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, seq: usize) -> Result<Value, SetError> {
+async fn create_one(
+    ctx: &mut Ctx<'_>,
+    obj: &Map<String, Value>,
+    seq: usize,
+) -> Result<Value, SetError> {
     let Some(relay) = ctx.shared.relay.as_ref() else {
-        return Err(SetError::forbidden("this store has no [http.submission] relay"));
+        return Err(SetError::forbidden(
+            "this store has no [http.submission] relay",
+        ));
     };
     let identities = crate::identity::all(ctx);
     let ident_id = obj
@@ -314,13 +366,26 @@ async fn create_one(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, seq: usize) -> 
         .get("emailId")
         .and_then(Value::as_str)
         .ok_or_else(|| SetError::invalid_properties(&["emailId"], "required"))?;
-    let email = ctx.resolve_id(email_ref).ok_or_else(|| SetError::invalid_properties(&["emailId"], "unknown creation id"))?;
-    let digest = parse_email_id(&email).ok_or_else(|| SetError::invalid_properties(&["emailId"], "not an Email id"))?.to_string();
-    let s = ctx.snapshot().await.map_err(|e| SetError::new("serverFail", e.to_string()))?;
-    let locs = s.locate(&digest).cloned().ok_or_else(|| SetError::invalid_properties(&["emailId"], "no such Email"))?;
+    let email = ctx
+        .resolve_id(email_ref)
+        .ok_or_else(|| SetError::invalid_properties(&["emailId"], "unknown creation id"))?;
+    let digest = parse_email_id(&email)
+        .ok_or_else(|| SetError::invalid_properties(&["emailId"], "not an Email id"))?
+        .to_string();
+    let s = ctx
+        .snapshot()
+        .await
+        .map_err(|e| SetError::new("serverFail", e.to_string()))?;
+    let locs = s
+        .locate(&digest)
+        .cloned()
+        .ok_or_else(|| SetError::invalid_properties(&["emailId"], "no such Email"))?;
     let thread = s.row(locs[0]).thread.to_string();
-    let raw = crate::email::get::read(ctx, &s, locs[0]).await.map_err(|e| SetError::new("serverFail", e.to_string()))?;
-    let msg = crate::email::body::parse(&raw).ok_or_else(|| SetError::new("invalidEmail", "the message cannot be parsed"))?;
+    let raw = crate::email::get::read(ctx, &s, locs[0])
+        .await
+        .map_err(|e| SetError::new("serverFail", e.to_string()))?;
+    let msg = crate::email::body::parse(&raw)
+        .ok_or_else(|| SetError::new("invalidEmail", "the message cannot be parsed"))?;
     let mut header_props = Map::new();
     crate::email::body::message_properties(
         &msg,
@@ -331,8 +396,15 @@ async fn create_one(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, seq: usize) -> 
     );
     let owned = crate::identity::owned(ctx);
     let from_hdr = addrs(&header_props["from"]);
-    if from_hdr.is_empty() || !from_hdr.iter().all(|f| owned.iter().any(|o| o.eq_ignore_ascii_case(f))) {
-        return Err(SetError::new("forbiddenFrom", "the From header must be one of your addresses"));
+    if from_hdr.is_empty()
+        || !from_hdr
+            .iter()
+            .all(|f| owned.iter().any(|o| o.eq_ignore_ascii_case(f)))
+    {
+        return Err(SetError::new(
+            "forbiddenFrom",
+            "the From header must be one of your addresses",
+        ));
     }
     let (mail_from, rcpt): (String, Vec<String>) = match obj.get("envelope") {
         None | Some(Value::Null) => {
@@ -347,27 +419,51 @@ async fn create_one(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, seq: usize) -> 
             (ident.email.clone(), r)
         }
         Some(e) => {
-            let from = e.get("mailFrom").and_then(|m| m.get("email")).and_then(Value::as_str).unwrap_or("").to_string();
+            let from = e
+                .get("mailFrom")
+                .and_then(|m| m.get("email"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             (from, addrs(e.get("rcptTo").unwrap_or(&Value::Null)))
         }
     };
     if !owned.iter().any(|o| o.eq_ignore_ascii_case(&mail_from)) {
-        return Err(SetError::new("forbiddenMailFrom", "the envelope sender must be one of your addresses"));
+        return Err(SetError::new(
+            "forbiddenMailFrom",
+            "the envelope sender must be one of your addresses",
+        ));
     }
     if rcpt.is_empty() {
         return Err(SetError::new("noRecipients", "no recipients"));
     }
-    if rcpt.iter().chain([&mail_from]).any(|a| a.contains(['<', '>', '\r', '\n', ' '])) {
-        return Err(SetError::new("invalidRecipients", "an address is malformed"));
+    if rcpt
+        .iter()
+        .chain([&mail_from])
+        .any(|a| a.contains(['<', '>', '\r', '\n', ' ']))
+    {
+        return Err(SetError::new(
+            "invalidRecipients",
+            "an address is malformed",
+        ));
     }
     let data = strip_bcc(&raw);
     match relay.send(&ctx.acc.uid, &mail_from, &rcpt, &data).await {
         Ok(sent) => {
             let mut status = Map::new();
             for (r, reply) in sent.rcpt {
-                status.insert(r, json!({"smtpReply": reply, "delivered": "queued", "displayed": "unknown"}));
+                status.insert(
+                    r,
+                    json!({"smtpReply": reply, "delivered": "queued", "displayed": "unknown"}),
+                );
             }
-            let id = format!("s{}{:04}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()), seq);
+            let id = format!(
+                "s{}{:04}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
+                seq
+            );
             Ok(json!({
                 "id": id, "identityId": ident_id, "emailId": email_id(&digest), "threadId": thread,
                 "envelope": {"mailFrom": {"email": mail_from, "parameters": null},
@@ -384,7 +480,10 @@ async fn create_one(ctx: &mut Ctx<'_>, obj: &Map<String, Value>, seq: usize) -> 
         Err(SendError::Refused(why, _)) => Err(SetError::new("forbiddenToSend", why)),
         Err(SendError::Temporary(why)) => {
             tracing::warn!(error = %why, "relay unavailable for EmailSubmission");
-            Err(SetError::new("forbiddenToSend", format!("the relay is unavailable, try again: {why}")))
+            Err(SetError::new(
+                "forbiddenToSend",
+                format!("the relay is unavailable, try again: {why}"),
+            ))
         }
     }
 }
@@ -420,7 +519,10 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Outcome {
     }
     let mut not_updated = Map::new();
     for (id, _) in &a.update {
-        not_updated.insert(id.clone(), SetError::new("cannotUnsend", "submissions are final once queued").to_value());
+        not_updated.insert(
+            id.clone(),
+            SetError::new("cannotUnsend", "submissions are final once queued").to_value(),
+        );
     }
     let mut not_destroyed = Map::new();
     let mut destroyed = Vec::new();
@@ -435,7 +537,17 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Outcome {
     }
     save(ctx, &all);
     let new_state = state(&all);
-    let resp = set_response(ctx, old_state, new_state, created, not_created, Map::new(), not_updated, destroyed, not_destroyed);
+    let resp = set_response(
+        ctx,
+        old_state,
+        new_state,
+        created,
+        not_created,
+        Map::new(),
+        not_updated,
+        destroyed,
+        not_destroyed,
+    );
     let mut out: Vec<(&'static str, Args)> = vec![("EmailSubmission/set", resp)];
     // The implicit Email/set, for the submissions that succeeded.
     let email_for = |r: &str| -> Option<String> {

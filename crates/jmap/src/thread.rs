@@ -15,10 +15,13 @@ use crate::email::changes::{Change, for_state};
 use crate::email::email_id;
 use crate::index::Snapshot;
 
-/// Thread id -> (receivedAt, UID, digest) of its Emails, sorted (the UID
-/// orders Emails received in the same second by arrival).
-fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> {
-    let mut m: HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> = HashMap::new();
+/// (receivedAt, UID, digest) of one Email of a thread.
+type Member = (i64, u32, Arc<str>);
+
+/// Thread id -> its Emails, sorted (the UID orders Emails received in the
+/// same second by arrival).
+fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<Member>> {
+    let mut m: HashMap<Arc<str>, Vec<Member>> = HashMap::new();
     for (d, locs) in s.by_digest() {
         let r = s.row(locs[0]);
         m.entry(r.thread.clone())
@@ -35,7 +38,12 @@ fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> {
 pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodError> {
     let a = GetArgs::parse(args, ctx.shared.limits.max_objects_in_get)?;
     ctx.account(args)?;
-    let props = property::select(a.properties.as_deref(), property::THREAD, property::THREAD, false)?;
+    let props = property::select(
+        a.properties.as_deref(),
+        property::THREAD,
+        property::THREAD,
+        false,
+    )?;
     let s = ctx.snapshot().await?;
     let all = threads(&s);
     let ids: Vec<String> = match a.ids {
@@ -57,7 +65,12 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
                 if props.iter().any(|p| p == "emailIds") {
                     o.insert(
                         "emailIds".into(),
-                        json!(emails.iter().map(|(_, _, d)| email_id(d)).collect::<Vec<_>>()),
+                        json!(
+                            emails
+                                .iter()
+                                .map(|(_, _, d)| email_id(d))
+                                .collect::<Vec<_>>()
+                        ),
                     );
                 }
                 list.push(Value::Object(o));
@@ -90,7 +103,8 @@ pub(crate) async fn changes(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Meth
         };
         touched.entry(t).or_default().push(*ch);
     }
-    let (mut created, mut updated, mut destroyed) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut created, mut updated, mut destroyed) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for (t, chs) in touched {
         match all.get(&t) {
             None => destroyed.insert(t.to_string()),
@@ -107,7 +121,9 @@ pub(crate) async fn changes(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Meth
     if let Some(max) = a.max_changes
         && (created.len() + updated.len() + destroyed.len()) as u64 > max
     {
-        return Err(MethodError::cannot_calculate_changes("more than maxChanges"));
+        return Err(MethodError::cannot_calculate_changes(
+            "more than maxChanges",
+        ));
     }
     let mut out = Map::new();
     out.insert("accountId".into(), json!(ctx.acc.account_id));

@@ -33,7 +33,9 @@ fn from_generalized(s: &str) -> Option<String> {
 async fn current(ctx: &Ctx<'_>) -> Result<Option<Vacation>, MethodError> {
     match ctx.shared.directory.user(&ctx.acc.uid).await {
         Ok(Some(u)) => Ok(u.delivery.vacation),
-        Ok(None) => Err(MethodError::forbidden("the user is gone from the directory")),
+        Ok(None) => Err(MethodError::forbidden(
+            "the user is gone from the directory",
+        )),
         Err(e) => Err(MethodError::server_unavailable(e.to_string())),
     }
 }
@@ -44,8 +46,16 @@ fn object(v: &Option<Vacation>, props: &[String]) -> Value {
         let val = match p.as_str() {
             "id" => json!("singleton"),
             "isEnabled" => json!(v.is_some()),
-            "fromDate" => json!(v.as_ref().and_then(|v| v.start.as_deref()).and_then(from_generalized)),
-            "toDate" => json!(v.as_ref().and_then(|v| v.end.as_deref()).and_then(from_generalized)),
+            "fromDate" => json!(
+                v.as_ref()
+                    .and_then(|v| v.start.as_deref())
+                    .and_then(from_generalized)
+            ),
+            "toDate" => json!(
+                v.as_ref()
+                    .and_then(|v| v.end.as_deref())
+                    .and_then(from_generalized)
+            ),
             "subject" | "htmlBody" => Value::Null,
             "textBody" => json!(v.as_ref().map(|v| v.text.clone())),
             _ => continue,
@@ -64,7 +74,12 @@ fn state(v: &Option<Vacation>) -> String {
 pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodError> {
     let a = GetArgs::parse(args, ctx.shared.limits.max_objects_in_get)?;
     ctx.account(args)?;
-    let props = property::select(a.properties.as_deref(), property::VACATION_RESPONSE, property::VACATION_RESPONSE, false)?;
+    let props = property::select(
+        a.properties.as_deref(),
+        property::VACATION_RESPONSE,
+        property::VACATION_RESPONSE,
+        false,
+    )?;
     let v = current(ctx).await?;
     let (mut list, mut not_found) = (Vec::new(), Vec::new());
     match a.ids {
@@ -97,37 +112,65 @@ fn date_arg(v: &Value, prop: &'static str) -> Result<Option<String>, SetError> {
     }
 }
 
-fn patched(old: &Option<Vacation>, patch: &Map<String, Value>) -> Result<Option<Vacation>, SetError> {
+fn patched(
+    old: &Option<Vacation>,
+    patch: &Map<String, Value>,
+) -> Result<Option<Vacation>, SetError> {
     let mut enabled = old.is_some();
-    let mut v = old.clone().unwrap_or(Vacation { text: String::new(), start: None, end: None });
+    let mut v = old.clone().unwrap_or(Vacation {
+        text: String::new(),
+        start: None,
+        end: None,
+    });
     for (k, val) in patch {
         match k.as_str() {
             "isEnabled" => {
-                enabled = val.as_bool().ok_or_else(|| SetError::invalid_properties(&["isEnabled"], "a Boolean"))?
+                enabled = val
+                    .as_bool()
+                    .ok_or_else(|| SetError::invalid_properties(&["isEnabled"], "a Boolean"))?
             }
             "fromDate" => v.start = date_arg(val, "fromDate")?,
             "toDate" => v.end = date_arg(val, "toDate")?,
             "textBody" => match val {
                 Value::String(s) => v.text = s.clone(),
                 Value::Null => v.text = String::new(),
-                _ => return Err(SetError::invalid_properties(&["textBody"], "a String or null")),
+                _ => {
+                    return Err(SetError::invalid_properties(
+                        &["textBody"],
+                        "a String or null",
+                    ));
+                }
             },
             "subject" | "htmlBody" if val.is_null() => {}
             "subject" => {
-                return Err(SetError::invalid_properties(&["subject"], "the relay writes the subject (Auto: <original subject>)"));
+                return Err(SetError::invalid_properties(
+                    &["subject"],
+                    "the relay writes the subject (Auto: <original subject>)",
+                ));
             }
             "htmlBody" => {
-                return Err(SetError::invalid_properties(&["htmlBody"], "vacation replies are plain text"));
+                return Err(SetError::invalid_properties(
+                    &["htmlBody"],
+                    "vacation replies are plain text",
+                ));
             }
             "id" => {}
-            _ => return Err(SetError::invalid_properties(&[], format!("unknown property {k}"))),
+            _ => {
+                return Err(SetError::invalid_properties(
+                    &[],
+                    format!("unknown property {k}"),
+                ));
+            }
         }
     }
     if !enabled {
         return Ok(None);
     }
     if v.text.trim().is_empty() {
-        return Err(SetError::invalid_properties(&["textBody"], "an enabled vacation response needs a text"));
+        return Err(SetError::invalid_properties(
+            &["textBody"],
+            "an enabled vacation response needs a text",
+        ));
     }
     Ok(Some(v))
 }
@@ -145,11 +188,17 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
     }
     let mut not_created = Map::new();
     for (cid, _) in &a.create {
-        not_created.insert(cid.clone(), SetError::new("singleton", "there is one VacationResponse").to_value());
+        not_created.insert(
+            cid.clone(),
+            SetError::new("singleton", "there is one VacationResponse").to_value(),
+        );
     }
     let mut not_destroyed = Map::new();
     for id in &a.destroy {
-        not_destroyed.insert(id.clone(), SetError::new("singleton", "there is one VacationResponse").to_value());
+        not_destroyed.insert(
+            id.clone(),
+            SetError::new("singleton", "there is one VacationResponse").to_value(),
+        );
     }
     let (mut updated, mut not_updated) = (Map::new(), Map::new());
     let mut now = old.clone();
@@ -160,8 +209,16 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         }
         let r = match patched(&now, patch) {
             Ok(v) => {
-                let change = UserChange { vacation: Some(v.clone()), ..Default::default() };
-                match ctx.shared.directory.modify_user(&ctx.acc.uid, &change).await {
+                let change = UserChange {
+                    vacation: Some(v.clone()),
+                    ..Default::default()
+                };
+                match ctx
+                    .shared
+                    .directory
+                    .modify_user(&ctx.acc.uid, &change)
+                    .await
+                {
                     Ok(_) => {
                         now = v;
                         Ok(())
@@ -181,5 +238,15 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         }
     }
     let new_state = state(&now);
-    Ok(set_response(ctx, old_state, new_state, Map::new(), not_created, updated, not_updated, Vec::new(), not_destroyed))
+    Ok(set_response(
+        ctx,
+        old_state,
+        new_state,
+        Map::new(),
+        not_created,
+        updated,
+        not_updated,
+        Vec::new(),
+        not_destroyed,
+    ))
 }

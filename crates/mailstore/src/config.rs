@@ -82,7 +82,10 @@ impl Validate for MailstoreConfig {
         if let Some(h) = &self.http {
             v.nested("http", h);
             if h.listener.tls == mail_core::listener::TlsMode::Implicit && self.tls.is_none() {
-                v.error("http.listener.tls", "HTTPS needs the service's [tls] certificate");
+                v.error(
+                    "http.listener.tls",
+                    "HTTPS needs the service's [tls] certificate",
+                );
             }
         }
         v.nested("proxy", &self.proxy);

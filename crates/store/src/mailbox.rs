@@ -236,7 +236,11 @@ impl Store {
         }
         // Every message goes with the mailbox: one tombstone for them all.
         let mut gone = Vec::new();
-        for (k, v) in self.inner.db.range(Cf::Cache, &id.to_be_bytes(), &key::rows_end(id))? {
+        for (k, v) in self
+            .inner
+            .db
+            .range(Cf::Cache, &id.to_be_bytes(), &key::rows_end(id))?
+        {
             let c: crate::cache::CachedMessage = crate::db::decode(&k, &v)?;
             gone.push((key::uid_suffix(&k), c.digest));
         }
@@ -583,7 +587,11 @@ impl Store {
     }
 }
 
-pub(crate) fn info(rec: &MailboxRecord, names: &[String], subs: &BTreeSet<MailboxPath>) -> MailboxInfo {
+pub(crate) fn info(
+    rec: &MailboxRecord,
+    names: &[String],
+    subs: &BTreeSet<MailboxPath>,
+) -> MailboxInfo {
     let prefix = format!("{}/", rec.name);
     let path = MailboxPath::new(&rec.owner, &rec.name);
     MailboxInfo {

@@ -109,7 +109,11 @@ fn urls(raw: &str) -> Value {
             out.push(part[a + 1..b].trim().to_string());
         }
     }
-    if out.is_empty() { Value::Null } else { json!(out) }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        json!(out)
+    }
 }
 
 /// A `header:Name[:form][:all]` property of `headers` (RFC 8621 4.1.3).
@@ -224,7 +228,10 @@ fn body_part(msg: &Message<'_>, idx: usize, blob: &str, props: &[String], depth:
                 None if media_type(p).starts_with("text/") => json!("us-ascii"),
                 None => Value::Null,
             },
-            "disposition" => json!(p.content_disposition().map(|d| d.ctype().to_ascii_lowercase())),
+            "disposition" => json!(
+                p.content_disposition()
+                    .map(|d| d.ctype().to_ascii_lowercase())
+            ),
             "cid" => json!(p.content_id().map(|c| c.trim_matches(['<', '>']))),
             "language" => match p.content_language() {
                 HeaderValue::Text(t) => json!([t.as_ref()]),
@@ -267,8 +274,14 @@ fn cid_urls(msg: &Message<'_>, blob: &str, account: &str) -> HashMap<String, Str
     for (i, p) in msg.parts.iter().enumerate() {
         if let Some(cid) = p.content_id() {
             let name = p.attachment_name().unwrap_or("inline");
-            let name: String = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).collect();
-            let ty: String = percent_encoding::utf8_percent_encode(&media_type(p), percent_encoding::NON_ALPHANUMERIC).collect();
+            let name: String =
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                    .collect();
+            let ty: String = percent_encoding::utf8_percent_encode(
+                &media_type(p),
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .collect();
             m.insert(
                 cid.trim_matches(['<', '>']).to_string(),
                 format!("/jmap/download/{account}/{blob}_{i}/{name}?accept={ty}"),
@@ -288,7 +301,8 @@ fn body_value(msg: &Message<'_>, idx: usize, blob: &str, opts: &BodyOptions) -> 
     let mut extra = None;
     let text = if is_html {
         let cids = cid_urls(msg, blob, &opts.account_id);
-        let (clean, blocked) = crate::sanitize::sanitize_html(&text, opts.allow_remote_images, &cids);
+        let (clean, blocked) =
+            crate::sanitize::sanitize_html(&text, opts.allow_remote_images, &cids);
         if blocked {
             extra = Some(true);
         }
@@ -297,7 +311,8 @@ fn body_value(msg: &Message<'_>, idx: usize, blob: &str, opts: &BodyOptions) -> 
         text
     };
     let (value, cut) = truncate(&text, opts.max_bytes);
-    let mut v = json!({"value": value, "isEncodingProblem": p.is_encoding_problem, "isTruncated": cut});
+    let mut v =
+        json!({"value": value, "isEncodingProblem": p.is_encoding_problem, "isTruncated": cut});
     if let Some(b) = extra {
         v["blockedRemoteImages"] = json!(b);
     }
@@ -351,9 +366,9 @@ pub fn message_properties(
                 let mut ids: Vec<u32> = Vec::new();
                 if opts.fetch_all {
                     ids.extend((0..msg.parts.len() as u32).filter(|i| {
-                        msg.parts
-                            .get(*i as usize)
-                            .is_some_and(|p| matches!(p.body, PartType::Text(_) | PartType::Html(_)))
+                        msg.parts.get(*i as usize).is_some_and(|p| {
+                            matches!(p.body, PartType::Text(_) | PartType::Html(_))
+                        })
                     }));
                 } else {
                     if opts.fetch_text {
@@ -380,7 +395,10 @@ pub fn message_properties(
 
 /// Up to 256 characters of plain text (RFC 8621 4.1.4 `preview`).
 pub fn preview(msg: &Message<'_>) -> String {
-    let raw = msg.body_preview(512).map(|c| c.into_owned()).unwrap_or_default();
+    let raw = msg
+        .body_preview(512)
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
     let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.chars().take(256).collect()
 }

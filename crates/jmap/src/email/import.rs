@@ -34,14 +34,20 @@ pub(crate) async fn import(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Metho
     for (cid, obj) in emails {
         let result: Result<Value, SetError> = async {
             let Some(blob) = obj.get("blobId").and_then(Value::as_str) else {
-                return Err(SetError::invalid_properties(&["blobId"], "blobId is required"));
+                return Err(SetError::invalid_properties(
+                    &["blobId"],
+                    "blobId is required",
+                ));
             };
             let blob = ctx.resolve_id(blob).unwrap_or_default();
             let raw = crate::blob::fetch(ctx, &blob)
                 .await
                 .ok_or_else(|| SetError::new("blobNotFound", format!("no blob {blob}")))?;
             let digest = mail_store::digest(&raw);
-            let s = ctx.snapshot().await.map_err(|e| SetError::new("serverFail", e.to_string()))?;
+            let s = ctx
+                .snapshot()
+                .await
+                .map_err(|e| SetError::new("serverFail", e.to_string()))?;
             if s.locate(&digest).is_some() {
                 let mut e = SetError::new("alreadyExists", "the same message is in the account");
                 e.existing_id = Some(email_id(&digest));
@@ -58,25 +64,29 @@ pub(crate) async fn import(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, Metho
                         .resolve_id(k)
                         .and_then(|i| crate::mailbox::parse_mailbox_id(&i))
                         .filter(|i| s.mailbox_by_id(*i).is_some())
-                        .ok_or_else(|| SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {k}")))?;
+                        .ok_or_else(|| {
+                            SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {k}"))
+                        })?;
                     out.insert(id);
                 }
                 if out.is_empty() {
-                    return Err(SetError::invalid_properties(&["mailboxIds"], "an Email needs a mailbox"));
+                    return Err(SetError::invalid_properties(
+                        &["mailboxIds"],
+                        "an Email needs a mailbox",
+                    ));
                 }
                 out
             };
             let flags = match obj.get("keywords") {
                 None | Some(Value::Null) => mail_store::Flags::new(),
-                Some(v) => flags_from_keywords(v).map_err(|e| SetError::invalid_properties(&["keywords"], e))?,
+                Some(v) => flags_from_keywords(v)
+                    .map_err(|e| SetError::invalid_properties(&["keywords"], e))?,
             };
             let received = match obj.get("receivedAt") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_str()
-                        .and_then(parse_date)
-                        .ok_or_else(|| SetError::invalid_properties(&["receivedAt"], "not a UTCDate"))?,
-                ),
+                Some(v) => Some(v.as_str().and_then(parse_date).ok_or_else(|| {
+                    SetError::invalid_properties(&["receivedAt"], "not a UTCDate")
+                })?),
             };
             super::set::store_new(ctx, &s, raw, &mailboxes, flags, received).await
         }
@@ -163,11 +173,13 @@ pub(crate) async fn parse_blobs(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, 
     out.insert("accountId".into(), json!(ctx.acc.account_id));
     out.insert(
         "parsed".into(),
-        if parsed.is_empty() { Value::Null } else { Value::Object(parsed) },
+        if parsed.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(parsed)
+        },
     );
     out.insert("notParsable".into(), json!(not_parsable));
     out.insert("notFound".into(), json!(not_found));
     Ok(out)
 }
-
-

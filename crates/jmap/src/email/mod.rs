@@ -62,9 +62,8 @@ pub fn flag_of(keyword: &str) -> String {
 pub fn valid_keyword(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 255
-        && k.bytes().all(|b| {
-            (0x21..=0x7e).contains(&b) && !b"(){]%*\"\\".contains(&b)
-        })
+        && k.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !b"(){]%*\"\\".contains(&b))
 }
 
 /// Flags from a `keywords` object; `Err` names the bad keyword.
@@ -112,7 +111,14 @@ pub fn parse_date(s: &str) -> Option<i64> {
         return None;
     }
     let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -131,7 +137,11 @@ pub fn parse_date(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let (yy, mm) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
     let era = yy.div_euclid(400);
     let yoe = yy.rem_euclid(400);
     let doy = (153 * mm + 2) / 5 + d - 1;

@@ -64,7 +64,10 @@ impl Eval<'_> {
         let m = self.s.mbox(loc);
         let raw = self
             .st
-            .open_mailbox(&self.s.uid, &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name))
+            .open_mailbox(
+                &self.s.uid,
+                &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name),
+            )
             .and_then(|h| self.st.read_message(&h, self.s.row(loc).uid))
             .ok();
         let text = raw.and_then(|raw| {
@@ -87,7 +90,10 @@ impl Eval<'_> {
         let m = self.s.mbox(loc);
         let Ok(raw) = self
             .st
-            .open_mailbox(&self.s.uid, &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name))
+            .open_mailbox(
+                &self.s.uid,
+                &MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name),
+            )
             .and_then(|h| self.st.read_message(&h, self.s.row(loc).uid))
         else {
             return false;
@@ -122,7 +128,9 @@ impl Eval<'_> {
         };
         if let Some(op) = f.get("operator") {
             let Some(Value::Array(conds)) = f.get("conditions") else {
-                return Err(MethodError::unsupported_filter("conditions must be an array"));
+                return Err(MethodError::unsupported_filter(
+                    "conditions must be an array",
+                ));
             };
             let mut results = Vec::with_capacity(conds.len());
             for c in conds {
@@ -132,7 +140,9 @@ impl Eval<'_> {
                 Some("AND") => Ok(results.iter().all(|b| *b)),
                 Some("OR") => Ok(results.iter().any(|b| *b)),
                 Some("NOT") => Ok(!results.iter().any(|b| *b)),
-                _ => Err(MethodError::unsupported_filter("operator must be AND, OR or NOT")),
+                _ => Err(MethodError::unsupported_filter(
+                    "operator must be AND, OR or NOT",
+                )),
             };
         }
         let bad = |k: &str| MethodError::unsupported_filter(format!("bad value for {k}"));
@@ -141,7 +151,10 @@ impl Eval<'_> {
             let row = e.row;
             let ok = match k.as_str() {
                 "inMailbox" => {
-                    let id = v.as_str().and_then(parse_mailbox_id).ok_or_else(|| bad(k))?;
+                    let id = v
+                        .as_str()
+                        .and_then(parse_mailbox_id)
+                        .ok_or_else(|| bad(k))?;
                     e.locs.iter().any(|l| self.s.mbox(*l).c.info.id == id)
                 }
                 "inMailboxOtherThan" => {
@@ -159,11 +172,21 @@ impl Eval<'_> {
                 "after" => row.received >= v.as_str().and_then(parse_date).ok_or_else(|| bad(k))?,
                 "minSize" => row.size >= v.as_u64().ok_or_else(|| bad(k))?,
                 "maxSize" => row.size < v.as_u64().ok_or_else(|| bad(k))?,
-                "hasKeyword" => row.flags.contains(&flag_of(v.as_str().ok_or_else(|| bad(k))?)),
-                "notKeyword" => !row.flags.contains(&flag_of(v.as_str().ok_or_else(|| bad(k))?)),
-                "allInThreadHaveKeyword" => self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "all"),
-                "someInThreadHaveKeyword" => self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "some"),
-                "noneInThreadHaveKeyword" => self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "none"),
+                "hasKeyword" => row
+                    .flags
+                    .contains(&flag_of(v.as_str().ok_or_else(|| bad(k))?)),
+                "notKeyword" => !row
+                    .flags
+                    .contains(&flag_of(v.as_str().ok_or_else(|| bad(k))?)),
+                "allInThreadHaveKeyword" => {
+                    self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "all")
+                }
+                "someInThreadHaveKeyword" => {
+                    self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "some")
+                }
+                "noneInThreadHaveKeyword" => {
+                    self.thread_keyword(i, v.as_str().ok_or_else(|| bad(k))?, "none")
+                }
                 "hasAttachment" => row.has_attachment == v.as_bool().ok_or_else(|| bad(k))?,
                 "from" | "to" | "cc" | "bcc" | "subject" => {
                     let needle = v.as_str().ok_or_else(|| bad(k))?.to_lowercase();
@@ -244,15 +267,21 @@ pub(crate) fn check_filter(filter: &Value, conditions: &[&str]) -> Result<(), Me
     };
     if let Some(op) = f.get("operator") {
         if !matches!(op.as_str(), Some("AND" | "OR" | "NOT")) {
-            return Err(MethodError::unsupported_filter("operator must be AND, OR or NOT"));
+            return Err(MethodError::unsupported_filter(
+                "operator must be AND, OR or NOT",
+            ));
         }
         let Some(Value::Array(conds)) = f.get("conditions") else {
-            return Err(MethodError::unsupported_filter("conditions must be an array"));
+            return Err(MethodError::unsupported_filter(
+                "conditions must be an array",
+            ));
         };
         return conds.iter().try_for_each(|c| check_filter(c, conditions));
     }
     match f.keys().find(|k| !conditions.contains(&k.as_str())) {
-        Some(k) => Err(MethodError::unsupported_filter(format!("unsupported filter {k:?}"))),
+        Some(k) => Err(MethodError::unsupported_filter(format!(
+            "unsupported filter {k:?}"
+        ))),
         None => Ok(()),
     }
 }

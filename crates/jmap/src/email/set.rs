@@ -15,7 +15,9 @@ use mail_jmap_proto::{MethodError, SetError};
 use mail_store::{FlagOp, Flags, MailboxPath, UidSet};
 use serde_json::{Map, Value, json};
 
-use super::{blob_id, email_id, flag_of, flags_from_keywords, parse_date, parse_email_id, valid_keyword};
+use super::{
+    blob_id, email_id, flag_of, flags_from_keywords, parse_date, parse_email_id, valid_keyword,
+};
 use crate::api::{Args, Ctx, set_err};
 use crate::index::Snapshot;
 use crate::mailbox::{parse_mailbox_id, set_response};
@@ -53,10 +55,15 @@ fn string_list(v: &Value, prop: &'static str) -> Result<Vec<String>, SetError> {
                 x.as_str()
                     .filter(|s| !s.contains(['\r', '\n', '<', '>']))
                     .map(str::to_string)
-                    .ok_or_else(|| SetError::invalid_properties(&[prop], "must be String[] or null"))
+                    .ok_or_else(|| {
+                        SetError::invalid_properties(&[prop], "must be String[] or null")
+                    })
             })
             .collect(),
-        _ => Err(SetError::invalid_properties(&[prop], "must be String[] or null")),
+        _ => Err(SetError::invalid_properties(
+            &[prop],
+            "must be String[] or null",
+        )),
     }
 }
 
@@ -71,7 +78,10 @@ fn part_value(
         return Ok(None);
     };
     let Some(parts) = v.as_array() else {
-        return Err(SetError::invalid_properties(&[leak(list)], "must be an array"));
+        return Err(SetError::invalid_properties(
+            &[leak(list)],
+            "must be an array",
+        ));
     };
     let Some(part) = parts.first() else {
         return Ok(None);
@@ -79,7 +89,10 @@ fn part_value(
     if parts.len() > 1 {
         return Err(SetError::invalid_properties(&[leak(list)], "one part only"));
     }
-    let ty = part.get("type").and_then(Value::as_str).unwrap_or(want_type);
+    let ty = part
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or(want_type);
     if !ty.eq_ignore_ascii_case(want_type) {
         return Err(SetError::invalid_properties(&[leak(list)], "wrong type"));
     }
@@ -136,12 +149,18 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
     match obj.get("subject") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => b = b.subject(s.replace(['\r', '\n'], " ")),
-        Some(_) => return Err(SetError::invalid_properties(&["subject"], "must be a String")),
+        Some(_) => {
+            return Err(SetError::invalid_properties(
+                &["subject"],
+                "must be a String",
+            ));
+        }
     }
     match obj.get("sentAt") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => {
-            let t = parse_date(s).ok_or_else(|| SetError::invalid_properties(&["sentAt"], "not a Date"))?;
+            let t = parse_date(s)
+                .ok_or_else(|| SetError::invalid_properties(&["sentAt"], "not a Date"))?;
             b = b.date(t);
         }
         Some(_) => return Err(SetError::invalid_properties(&["sentAt"], "must be a Date")),
@@ -168,10 +187,18 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
         if let Some(rest) = k.strip_prefix("header:") {
             let (name, form) = rest.split_once(':').unwrap_or((rest, "asRaw"));
             let Some(text) = v.as_str() else {
-                return Err(SetError::invalid_properties(&["headers"], "header values must be Strings"));
+                return Err(SetError::invalid_properties(
+                    &["headers"],
+                    "header values must be Strings",
+                ));
             };
-            if !matches!(form, "asRaw" | "asText") || text.contains(['\r', '\n']) && form == "asText" {
-                return Err(SetError::invalid_properties(&["headers"], "only asRaw/asText headers"));
+            if !matches!(form, "asRaw" | "asText")
+                || text.contains(['\r', '\n']) && form == "asText"
+            {
+                return Err(SetError::invalid_properties(
+                    &["headers"],
+                    "only asRaw/asText headers",
+                ));
             }
             b = b.header(name.to_string(), Raw::new(text.trim().to_string()));
         }
@@ -184,7 +211,10 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
     }
     if let Some(v) = obj.get("attachments") {
         let Some(list) = v.as_array() else {
-            return Err(SetError::invalid_properties(&["attachments"], "must be an array"));
+            return Err(SetError::invalid_properties(
+                &["attachments"],
+                "must be an array",
+            ));
         };
         for a in list {
             let blob = a
@@ -200,7 +230,11 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
                 .and_then(Value::as_str)
                 .unwrap_or("application/octet-stream")
                 .to_string();
-            let name = a.get("name").and_then(Value::as_str).unwrap_or("attachment").to_string();
+            let name = a
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("attachment")
+                .to_string();
             let inline = a.get("disposition").and_then(Value::as_str) == Some("inline");
             match (inline, a.get("cid").and_then(Value::as_str)) {
                 (true, Some(cid)) => b = b.inline(ty, cid.to_string(), data),
@@ -208,7 +242,10 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
             }
         }
     }
-    if obj.get("textBody").is_none() && obj.get("htmlBody").is_none() && obj.get("attachments").is_none() {
+    if obj.get("textBody").is_none()
+        && obj.get("htmlBody").is_none()
+        && obj.get("attachments").is_none()
+    {
         b = b.text_body(String::new());
     }
     b.write_to_vec()
@@ -218,22 +255,33 @@ pub(crate) async fn build(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Vec
 /// The mailboxes a create or update names (ids resolved).
 fn mailbox_set(ctx: &Ctx<'_>, s: &Snapshot, v: &Value) -> Result<BTreeSet<u64>, SetError> {
     let Value::Object(m) = v else {
-        return Err(SetError::invalid_properties(&["mailboxIds"], "must be an object"));
+        return Err(SetError::invalid_properties(
+            &["mailboxIds"],
+            "must be an object",
+        ));
     };
     let mut out = BTreeSet::new();
     for (k, val) in m {
         if val != &Value::Bool(true) {
-            return Err(SetError::invalid_properties(&["mailboxIds"], "values must be true"));
+            return Err(SetError::invalid_properties(
+                &["mailboxIds"],
+                "values must be true",
+            ));
         }
         let id = ctx
             .resolve_id(k)
             .and_then(|i| parse_mailbox_id(&i))
             .filter(|i| s.mailbox_by_id(*i).is_some())
-            .ok_or_else(|| SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {k}")))?;
+            .ok_or_else(|| {
+                SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {k}"))
+            })?;
         out.insert(id);
     }
     if out.is_empty() {
-        return Err(SetError::invalid_properties(&["mailboxIds"], "an Email needs a mailbox"));
+        return Err(SetError::invalid_properties(
+            &["mailboxIds"],
+            "an Email needs a mailbox",
+        ));
     }
     Ok(out)
 }
@@ -256,7 +304,8 @@ pub(crate) async fn store_new(
     let size = raw.len();
     let paths: Vec<MailboxPath> = mailboxes.iter().filter_map(|id| path_of(s, *id)).collect();
     let (user, quota) = (ctx.acc.uid.clone(), ctx.acc.quota);
-    let date = received.map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64));
+    let date =
+        received.map(|t| std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64));
     ctx.shared
         .store
         .run(move |st| {
@@ -270,16 +319,32 @@ pub(crate) async fn store_new(
         })
         .await
         .map_err(|e| set_err(&e))?;
-    let s2 = ctx.snapshot().await.map_err(|e| SetError::new("serverFail", e.to_string()))?;
+    let s2 = ctx
+        .snapshot()
+        .await
+        .map_err(|e| SetError::new("serverFail", e.to_string()))?;
     let thread = s2
         .locate(&digest)
         .map(|l| s2.row(l[0]).thread.to_string())
         .unwrap_or_default();
-    Ok(json!({"id": email_id(&digest), "blobId": blob_id(&digest), "threadId": thread, "size": size}))
+    Ok(
+        json!({"id": email_id(&digest), "blobId": blob_id(&digest), "threadId": thread, "size": size}),
+    )
 }
 
-async fn create_one(ctx: &Ctx<'_>, s: &Snapshot, obj: &Map<String, Value>) -> Result<Value, SetError> {
-    for k in ["id", "blobId", "threadId", "size", "hasAttachment", "preview"] {
+async fn create_one(
+    ctx: &Ctx<'_>,
+    s: &Snapshot,
+    obj: &Map<String, Value>,
+) -> Result<Value, SetError> {
+    for k in [
+        "id",
+        "blobId",
+        "threadId",
+        "size",
+        "hasAttachment",
+        "preview",
+    ] {
         if obj.contains_key(k) {
             return Err(SetError::invalid_properties(&[k], "server-set property"));
         }
@@ -287,18 +352,29 @@ async fn create_one(ctx: &Ctx<'_>, s: &Snapshot, obj: &Map<String, Value>) -> Re
     let mailboxes = mailbox_set(ctx, s, obj.get("mailboxIds").unwrap_or(&Value::Null))?;
     let flags = match obj.get("keywords") {
         None | Some(Value::Null) => Flags::new(),
-        Some(v) => flags_from_keywords(v).map_err(|e| SetError::invalid_properties(&["keywords"], e))?,
+        Some(v) => {
+            flags_from_keywords(v).map_err(|e| SetError::invalid_properties(&["keywords"], e))?
+        }
     };
     let received = match obj.get("receivedAt") {
         None | Some(Value::Null) => None,
         Some(Value::String(d)) => Some(
-            parse_date(d).ok_or_else(|| SetError::invalid_properties(&["receivedAt"], "not a UTCDate"))?,
+            parse_date(d)
+                .ok_or_else(|| SetError::invalid_properties(&["receivedAt"], "not a UTCDate"))?,
         ),
-        Some(_) => return Err(SetError::invalid_properties(&["receivedAt"], "not a UTCDate")),
+        Some(_) => {
+            return Err(SetError::invalid_properties(
+                &["receivedAt"],
+                "not a UTCDate",
+            ));
+        }
     };
     let raw = build(ctx, obj).await?;
     if raw.len() as u64 > ctx.shared.limits.max_size_upload {
-        return Err(SetError::new("tooLarge", "the message is larger than maxSizeUpload"));
+        return Err(SetError::new(
+            "tooLarge",
+            "the message is larger than maxSizeUpload",
+        ));
     }
     store_new(ctx, s, raw, &mailboxes, flags, received).await
 }
@@ -322,12 +398,16 @@ pub(crate) async fn update_one(
     let mut keywords_changed = false;
     for (k, v) in patch {
         if k == "keywords" {
-            let f = flags_from_keywords(v).map_err(|e| SetError::invalid_properties(&["keywords"], e))?;
+            let f = flags_from_keywords(v)
+                .map_err(|e| SetError::invalid_properties(&["keywords"], e))?;
             keywords = super::keywords(&f).keys().cloned().collect();
             keywords_changed = true;
         } else if let Some(kw) = k.strip_prefix("keywords/") {
             if !valid_keyword(kw) {
-                return Err(SetError::invalid_properties(&["keywords"], format!("invalid keyword {kw:?}")));
+                return Err(SetError::invalid_properties(
+                    &["keywords"],
+                    format!("invalid keyword {kw:?}"),
+                ));
             }
             match v {
                 Value::Bool(true) => keywords.insert(kw.to_ascii_lowercase()),
@@ -342,18 +422,31 @@ pub(crate) async fn update_one(
                 .resolve_id(mb)
                 .and_then(|i| parse_mailbox_id(&i))
                 .filter(|i| s.mailbox_by_id(*i).is_some())
-                .ok_or_else(|| SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {mb}")))?;
+                .ok_or_else(|| {
+                    SetError::invalid_properties(&["mailboxIds"], format!("no mailbox {mb}"))
+                })?;
             match v {
                 Value::Bool(true) => mailboxes.insert(mid),
                 Value::Null => mailboxes.remove(&mid),
-                _ => return Err(SetError::invalid_properties(&["mailboxIds"], "true or null")),
+                _ => {
+                    return Err(SetError::invalid_properties(
+                        &["mailboxIds"],
+                        "true or null",
+                    ));
+                }
             };
         } else {
-            return Err(SetError::invalid_properties(&[], format!("{k} cannot be changed")));
+            return Err(SetError::invalid_properties(
+                &[],
+                format!("{k} cannot be changed"),
+            ));
         }
     }
     if mailboxes.is_empty() {
-        return Err(SetError::invalid_properties(&["mailboxIds"], "an Email needs a mailbox"));
+        return Err(SetError::invalid_properties(
+            &["mailboxIds"],
+            "an Email needs a mailbox",
+        ));
     }
     let flags: Flags = keywords.iter().map(|k| flag_of(k)).collect();
     let rows: Vec<(MailboxPath, u32, Flags)> = locs
@@ -363,7 +456,10 @@ pub(crate) async fn update_one(
             path_of(s, s.mbox(*l).c.info.id).map(|p| (p, r.uid, r.flags.clone()))
         })
         .collect();
-    let add: Vec<MailboxPath> = mailboxes.difference(&current).filter_map(|i| path_of(s, *i)).collect();
+    let add: Vec<MailboxPath> = mailboxes
+        .difference(&current)
+        .filter_map(|i| path_of(s, *i))
+        .collect();
     let remove: Vec<u64> = current.difference(&mailboxes).copied().collect();
     let remove_paths: Vec<MailboxPath> = remove.iter().filter_map(|i| path_of(s, *i)).collect();
     let (user, quota) = (ctx.acc.uid.clone(), ctx.acc.quota);
@@ -460,7 +556,11 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
             }
         }
     }
-    let s: Arc<Snapshot> = if a.create.is_empty() { s } else { ctx.snapshot().await? };
+    let s: Arc<Snapshot> = if a.create.is_empty() {
+        s
+    } else {
+        ctx.snapshot().await?
+    };
     let mut updated = Map::new();
     let mut not_updated = Map::new();
     for (id, patch) in &a.update {
@@ -473,7 +573,11 @@ pub(crate) async fn set(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
             }
         }
     }
-    let s: Arc<Snapshot> = if a.update.is_empty() { s } else { ctx.snapshot().await? };
+    let s: Arc<Snapshot> = if a.update.is_empty() {
+        s
+    } else {
+        ctx.snapshot().await?
+    };
     let mut destroyed = Vec::new();
     let mut not_destroyed = Map::new();
     for id in &a.destroy {
