@@ -154,10 +154,7 @@ pub struct SetArgs {
     pub destroy: Vec<String>,
 }
 
-fn object_map(
-    args: &Map<String, Value>,
-    key: &str,
-) -> Result<ObjectMap, MethodError> {
+fn object_map(args: &Map<String, Value>, key: &str) -> Result<ObjectMap, MethodError> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => m

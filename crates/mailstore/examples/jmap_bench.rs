@@ -164,7 +164,9 @@ fn start_store(dir: &Path) -> Result<(Child, SocketAddr, PathBuf), BoxError> {
             groups: vec![],
         },
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let config = dir.join("mailstore.toml");
     std::fs::write(
@@ -190,7 +192,11 @@ fn start_store(dir: &Path) -> Result<(Child, SocketAddr, PathBuf), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(addr).is_err() {
         if Instant::now() > deadline {
-            return Err(format!("mailstore did not listen; see {}", dir.join("mailstore.log").display()).into());
+            return Err(format!(
+                "mailstore did not listen; see {}",
+                dir.join("mailstore.log").display()
+            )
+            .into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -208,8 +214,13 @@ impl Conn {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         let name = rustls_pki_types::ServerName::try_from("localhost")?;
-        let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await?;
-        Ok(Self { tls, buf: Vec::new() })
+        let tls = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await?;
+        Ok(Self {
+            tls,
+            buf: Vec::new(),
+        })
     }
 
     async fn post(&mut self, body: &str) -> Result<serde_json::Value, BoxError> {
@@ -314,7 +325,9 @@ async fn scenario(
 
 fn main() -> Result<(), BoxError> {
     let a = args()?;
-    let work = tempfile::Builder::new().prefix("jmap-bench-").tempdir_in(&a.dir)?;
+    let work = tempfile::Builder::new()
+        .prefix("jmap-bench-")
+        .tempdir_in(&a.dir)?;
     populate(work.path(), a.messages)?;
     let (mut child, addr, ca) = start_store(work.path())?;
     let rt = tokio::runtime::Runtime::new()?;
