@@ -83,11 +83,6 @@ fn endpoint<'a>(e: &'a Endpoints, key: &str) -> anyhow::Result<&'a str> {
         .with_context(|| format!("no {key} endpoint (is the service that serves it running?)"))
 }
 
-/// A service with no configuration of its own yet.
-fn plain_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
-    Ok(base_config(l, binary))
-}
-
 /// The common `[service]` and `[telemetry]` sections.
 fn base_config(l: &Layout, binary: &str) -> String {
     format!(
@@ -220,8 +215,9 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
     ))
 }
 
-/// The topology, dependencies first. Each protocol issue fills in its
-/// service's config and the endpoints it publishes.
+/// The topology, dependencies first. A service appears here once it is
+/// built: a binary that only answers "not built yet" would show as "not
+/// ready" and mislead whoever reads the table.
 const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         binary: "jobctl",
@@ -248,16 +244,6 @@ const SERVICES: &[ServiceSpec] = &[
         binary: "mta-outbound",
         endpoints: &[("submission", "submission"), ("submissions", "submissions")],
         config: outbound_config,
-    },
-    ServiceSpec {
-        binary: "mmp",
-        endpoints: &[("imap", "mmp_imap"), ("pop3", "mmp_pop3")],
-        config: plain_config,
-    },
-    ServiceSpec {
-        binary: "mem",
-        endpoints: &[("http", "mem_http")],
-        config: plain_config,
     },
 ];
 
@@ -519,6 +505,11 @@ fn print_summary(
         }
     }
     println!();
+    println!("Try it (paste into another terminal):");
+    for line in try_it(&layout.dir, endpoints) {
+        println!("  {line}");
+    }
+    println!();
     println!("mailctl queue/store use the operator certificate (mutual TLS):");
     for (var, key) in [
         ("TIERMAIL_GRPC_CA", "control_ca"),
@@ -531,6 +522,64 @@ fn print_summary(
     }
     println!();
     println!("Ctrl-C stops everything.");
+}
+
+/// The "try it" block: commands built from this run's real ports and files
+/// that send a first message and read it back. Each command is one line so
+/// it can be pasted as it is (and `tests/first_hour.rs` runs them).
+pub fn try_it(layout_dir: &Path, endpoints: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    let get = |k: &str| endpoints.get(k).and_then(|v| v.as_str());
+    let user = |i: usize| {
+        endpoints
+            .get("users")
+            .and_then(|u| u.get(i))
+            .and_then(|u| Some((u["address"].as_str()?, u["password"].as_str()?)))
+    };
+    let (Some(ca), Some((to, to_pw)), Some((from, from_pw))) = (get("tls_ca"), user(0), user(1))
+    else {
+        return Vec::new();
+    };
+    let ca = sh_quote(ca);
+    let mut lines = vec![format!(
+        "# The certificate is the development CA's own ({ca}); every command checks it."
+    )];
+    if let Some(sub) = get("submission") {
+        lines.push(format!(
+            "# {from} sends {to} a message through submission (STARTTLS, then AUTH):"
+        ));
+        lines.push(format!(
+            "swaks --server {sub} --tls --tls-verify --tls-ca-path {ca} --auth PLAIN --auth-user {from} --auth-password {} --from {from} --to {to} --header 'Subject: first message' --body 'Hello from Tiermail.'",
+            sh_quote(from_pw)
+        ));
+    }
+    let login = sh_quote(&format!("{to}:{to_pw}"));
+    if let Some(imap) = get("imap") {
+        lines.push("# Read it back over IMAP (STARTTLS required: --ssl-reqd):".into());
+        lines.push(format!(
+            "curl --ssl-reqd --cacert {ca} -u {login} 'imap://{imap}/INBOX;UID=1'"
+        ));
+    }
+    if let Some(pop3) = get("pop3") {
+        lines.push("# ... or over POP3:".into());
+        lines.push(format!(
+            "curl --ssl-reqd --cacert {ca} -u {login} pop3://{pop3}/1"
+        ));
+    }
+    lines.push(format!(
+        "# Logs: {}/log; stop with Ctrl-C here.",
+        layout_dir.display()
+    ));
+    lines
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but safe characters.
+fn sh_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 async fn wait_for_stop(running: &mut [Running]) -> anyhow::Result<()> {
