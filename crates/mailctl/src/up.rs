@@ -620,6 +620,11 @@ fn print_summary(
         }
     }
     println!();
+    println!("Try it (paste into another terminal):");
+    for line in try_it(&layout.dir, endpoints) {
+        println!("  {line}");
+    }
+    println!();
     println!("mailctl queue/store use the operator certificate (mutual TLS):");
     for (var, key) in [
         ("TIERMAIL_GRPC_CA", "control_ca"),
@@ -629,11 +634,6 @@ fn print_summary(
         if let Some(serde_json::Value::String(v)) = endpoints.get(key) {
             println!("  export {var}={v}");
         }
-    }
-    println!();
-    println!("Try it (paste into another terminal):");
-    for line in try_it(&layout.dir, endpoints) {
-        println!("  {line}");
     }
     println!();
     println!("Ctrl-C stops everything.");

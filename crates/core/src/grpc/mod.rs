@@ -205,3 +205,95 @@ impl Validate for ClientTls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki;
+
+    fn problems(f: impl FnOnce(&mut Validator)) -> Vec<String> {
+        let mut v = Validator::new();
+        f(&mut v);
+        v.problems()
+            .iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn plaintext_is_for_loopback_unless_declared_insecure() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        assert!(problems(|v| check_listen(v, &addr("127.0.0.1:7000"), None, false)).is_empty());
+        assert!(problems(|v| check_listen(v, &addr("[::1]:7000"), None, false)).is_empty());
+        let p = problems(|v| check_listen(v, &addr("0.0.0.0:7000"), None, false));
+        assert!(
+            p[0].starts_with("listen: 0.0.0.0:7000 is not a loopback address"),
+            "{p:?}"
+        );
+        assert!(problems(|v| check_listen(v, &addr("10.1.1.1:7000"), None, true)).is_empty());
+    }
+
+    #[test]
+    fn allow_lists_are_checked_against_the_api_and_the_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca");
+        pki::create_ca(&ca).expect("ca");
+        let issue = |name: &str, role: Role| {
+            let i = pki::issue(&ca, name, role, &[], 30, dir.path()).expect("issue");
+            crate::tls::load_certs(&i.cert).expect("cert")
+        };
+        let tls = ServerTls {
+            ca: ca.join(pki::CA_CERT),
+            cert: dir.path().join("missing.pem"),
+            key: dir.path().join("missing.key"),
+            handshake_timeout: Duration::from_secs(10),
+            allow: Allow {
+                relay: ["*".to_string()].into(),
+                operator: ["alice".to_string()].into(),
+                store: ["bad name".to_string()].into(),
+                ..Default::default()
+            },
+        };
+        let p = problems(|v| tls.check(v, &[Role::Relay, Role::Operator]));
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p.iter().any(|l| l.starts_with("cert: file")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|l| l == "allow.store: this API serves only relay, operator"),
+            "{p:?}"
+        );
+
+        fn policy(method: &str) -> &'static [Role] {
+            match method {
+                "Submit" => &[Role::Relay],
+                "Delete" => &[Role::Operator],
+                _ => &[],
+            }
+        }
+        let access = Access::new("test.v1", policy, tls.allow.clone());
+        let code = |m: &str, certs: Option<&[rustls_pki_types::CertificateDer<'static>]>| {
+            access.check(m, certs, None).map_err(|s| s.code())
+        };
+        let any_relay = issue("mta-9", Role::Relay);
+        let alice = issue("alice", Role::Operator);
+        let bob = issue("bob", Role::Operator);
+        assert_eq!(
+            code("Submit", Some(&any_relay)).expect("relay").name,
+            "mta-9"
+        );
+        assert_eq!(
+            code("Delete", Some(&any_relay)),
+            Err(tonic::Code::PermissionDenied)
+        );
+        assert!(code("Delete", Some(&alice)).is_ok());
+        assert_eq!(
+            code("Delete", Some(&bob)),
+            Err(tonic::Code::PermissionDenied)
+        );
+        assert_eq!(
+            code("Unknown", Some(&alice)),
+            Err(tonic::Code::PermissionDenied)
+        );
+        assert_eq!(code("Delete", None), Err(tonic::Code::Unauthenticated));
+    }
+}
