@@ -961,3 +961,81 @@ fn mail_hosts_are_found_in_dns_at_the_configured_server() {
         "{log}"
     );
 }
+
+#[test]
+fn mailctl_up_puts_the_mmp_in_front_of_its_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("up");
+    let log = dir.path().join("mailctl.log");
+    let (mut up, endpoints) = common::mailctl_up(&data, &log, Duration::from_secs(120));
+    let show = || std::fs::read_to_string(&log).unwrap_or_default();
+    let get = |k: &str| {
+        endpoints[k]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {k} in endpoints.json: {endpoints}\n{}", show()))
+            .to_string()
+    };
+    let (imap, pop3, lmtp, ca) = (get("mmp_imap"), get("mmp_pop3"), get("lmtp"), get("tls_ca"));
+    let user = endpoints["users"][0]["address"]
+        .as_str()
+        .expect("user")
+        .to_string();
+    let pass = endpoints["users"][0]["password"]
+        .as_str()
+        .expect("password")
+        .to_string();
+    let out = common::swaks_lmtp(&lmtp, &user, "through the mmp", "Hello via the MMP.");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let login = format!("{user}:{pass}");
+    let (ok, text) = run(
+        "curl",
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            &login,
+            &format!("imap://{imap}/INBOX;UID=1"),
+        ],
+    );
+    assert!(
+        ok && text.contains("Subject: through the mmp"),
+        "{text}\n{}",
+        show()
+    );
+    let (ok, text) = run(
+        "curl",
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &ca,
+            "-u",
+            &login,
+            &format!("pop3://{pop3}/1"),
+        ],
+    );
+    assert!(ok && text.contains("Hello via the MMP."), "{text}");
+    // The printed table lists the MMP as ready, with its try-it line.
+    let printed = show();
+    assert!(printed.contains("mmp "), "{printed}");
+    assert!(!printed.contains("not ready"), "{printed}");
+    assert!(
+        printed.contains(&format!("imap://{imap}/INBOX;UID=1")),
+        "{printed}"
+    );
+    // The proxy secrets are private.
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["mmp", "mem"] {
+        let meta =
+            std::fs::metadata(data.join(format!("etc/proxy/{name}.secret"))).expect("secret");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+    }
+    let status = common::stop_mailctl_up(&mut up);
+    assert!(status.success(), "{status}\n{}", show());
+}
