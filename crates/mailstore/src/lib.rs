@@ -61,6 +61,12 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     let directory = mail_directory::open(&cfg.directory).await?;
     let proxies =
         mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
+    // One throttle for both protocols: a guesser switching from IMAP to
+    // POP3 keeps its count.
+    let throttle = cfg
+        .login_throttle
+        .as_ref()
+        .map(|t| Arc::new(mail_core::login_throttle::LoginThrottle::new("store", t)));
     let store_cfg = cfg.store.clone();
     let store = tokio::task::spawn_blocking(move || mail_store::Store::open(store_cfg))
         .await
@@ -82,6 +88,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             .with_policy(mail_imap::LoginPolicy {
                 host: Some(cfg.host.clone()),
                 proxies: proxies.clone(),
+                throttle: throttle.clone(),
             });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("imap", addr);
@@ -93,6 +100,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone())),
         )
         .with_proxies(proxies.clone());
+        let server = match &throttle {
+            Some(t) => server.with_throttle(t.clone()),
+            None => server,
+        };
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("pop3", addr);
     }
