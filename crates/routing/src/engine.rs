@@ -178,8 +178,22 @@ impl Router {
         input: &str,
         steps: &mut Vec<Step>,
     ) -> Result<Route, Error> {
-        let (mut current, note) = Mailbox::parse_noting(input)?;
+        // RFC 5321 4.1.1.3 and 4.5.1: `<Postmaster>` without a domain must
+        // be accepted; it names this host's postmaster, so it routes as
+        // postmaster@$L and the rules take it from there.
+        let bare = input.trim().trim_start_matches('<').trim_end_matches('>');
+        let local_postmaster;
+        let parsed = if bare.eq_ignore_ascii_case("postmaster") {
+            local_postmaster = format!("postmaster@{}", self.settings.local_host);
+            local_postmaster.as_str()
+        } else {
+            input
+        };
+        let (mut current, note) = Mailbox::parse_noting(parsed)?;
         let mut said = format!("{current}");
+        if parsed != input {
+            said.push_str(", <Postmaster> without a domain is this host's (RFC 5321 4.1.1.3)");
+        }
         if note.stripped_brackets {
             said.push_str(", angle brackets removed");
         }

@@ -222,6 +222,27 @@ async fn local_host_and_aliases_are_rewritten_and_routed_again() {
     );
 }
 
+/// RFC 5321 4.1.1.3 / 4.5.1: `RCPT TO:<Postmaster>` has no domain and must
+/// still be accepted: it is this host's postmaster, postmaster@$L.
+#[tokio::test]
+async fn bare_postmaster_is_this_hosts_postmaster() {
+    let f = directory().await;
+    let r = inbound();
+    for input in ["postmaster", "<Postmaster>", "POSTMASTER"] {
+        let route = ok(&r, &*f.dir, input).await;
+        assert_eq!(route.final_address, "alice@example.test", "{input}");
+        assert!(route.hosted, "{input}");
+        assert_eq!(route.channel, "lmtp", "{input}");
+        assert!(
+            route.steps[0].text.contains("RFC 5321 4.1.1.3"),
+            "{:#?}",
+            route.steps
+        );
+    }
+    // Any other local part without a domain is still an error.
+    fails(&r, &*f.dir, "abuse").await;
+}
+
 #[tokio::test]
 async fn groups_stop_at_the_group_and_expand_through_the_directory() {
     let f = directory().await;
