@@ -411,6 +411,8 @@ fn old_tls_and_weak_suites_are_refused(up: &Up) {
         ("smtp_inbound", Some("smtp")),
         ("imap", Some("imap")),
         ("pop3", Some("pop3")),
+        ("mmp_imap", Some("imap")),
+        ("mmp_pop3", Some("pop3")),
     ];
     for (key, starttls) in ports {
         let addr = up.addr(key);

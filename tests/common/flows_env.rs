@@ -47,6 +47,18 @@ pub fn free_tcp_port(ip: &str) -> u16 {
 /// once. So the port must be free for both, and a dnsmasq that exits is
 /// started again on another port.
 pub fn start_dns(dir: &Path) -> (Daemon, SocketAddr) {
+    start_dnsmasq(
+        dir,
+        &[
+            format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"),
+            format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"),
+        ],
+    )
+}
+
+/// dnsmasq on 127.0.0.1 answering from `records` (dnsmasq options such as
+/// `--host-record=...`, `--local=/domain/`) and nothing else.
+pub fn start_dnsmasq(dir: &Path, records: &[String]) -> (Daemon, SocketAddr) {
     for _ in 0..5 {
         let port = loop {
             let port = free_udp_port("127.0.0.1");
@@ -67,8 +79,7 @@ pub fn start_dns(dir: &Path) -> (Daemon, SocketAddr) {
             ])
             .arg(format!("--port={port}"))
             .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
-            .arg(format!("--mx-host={OUTSIDE},mx.{OUTSIDE},10"))
-            .arg(format!("--host-record=mx.{OUTSIDE},{INTERNET_IP}"))
+            .args(records)
             .arg("--log-facility=-")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

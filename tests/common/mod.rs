@@ -146,6 +146,22 @@ pub fn required_sections(binary: &str, ip: IpAddr, dir: &Path) -> String {
                 smtp = SocketAddr::new(ip, 0),
             )
         }
+        "mmp" => {
+            let data = dir.join("directory-data.toml");
+            if !data.exists() {
+                mail_directory::file::FileDirectory::create(&data, &Default::default())
+                    .expect("create an empty file directory");
+            }
+            let secret = dir.join("mmp.secret");
+            std::fs::write(&secret, "mmp-test-secret\n").expect("write the proxy secret");
+            // DNS off: no test may ask the machine's resolver.
+            format!(
+                "[directory]\nbackend = \"file\"\npath = {data:?}\n[backend]\nsecret_file = {secret:?}\n[backend.dns]\nenabled = false\n[imap]\nallow_plaintext_login = true\n[imap.listener]\nlisten = \"{imap}\"\n[pop3]\nallow_plaintext_login = true\n[pop3.listener]\nlisten = \"{imap}\"\n",
+                data = data.display().to_string(),
+                secret = secret.display().to_string(),
+                imap = SocketAddr::new(ip, 0),
+            )
+        }
         _ => String::new(),
     }
 }

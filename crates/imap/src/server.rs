@@ -27,6 +27,9 @@ pub struct LoginPolicy {
     /// Access-tier proxies allowed to log in for a user and to pass the
     /// client's address with ID (`mail_core::trusted_proxy`).
     pub proxies: TrustedProxies,
+    /// Failed-login throttling across connections (per client address and
+    /// name); without it, each failure waits `auth_failure_delay`.
+    pub throttle: Option<Arc<mail_core::login_throttle::LoginThrottle>>,
 }
 
 /// What every session of one server shares.

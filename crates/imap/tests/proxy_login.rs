@@ -24,7 +24,14 @@ fn policy(dir: &std::path::Path, network: &str) -> mail_imap::LoginPolicy {
             networks: vec![network.parse().expect("network")],
         })
         .expect("load"),
+        throttle: None,
     }
+}
+
+/// A pre-hashed password: SSHA is cheap, the default argon2 is slow in a
+/// debug build.
+fn ssha(pw: &str) -> String {
+    mail_directory::password::hash(pw, mail_directory::password::Scheme::Ssha).expect("hash")
 }
 
 /// carol lives on store2; dave on this store (by name, any case).
@@ -33,14 +40,14 @@ fn users() -> Vec<UserSpec> {
         UserSpec {
             uid: "carol".into(),
             address: "carol@example.test".into(),
-            password: Some("carol-secret".into()),
+            password: Some(ssha("carol-secret")),
             mail_host: Some("store2.example.test".into()),
             ..Default::default()
         },
         UserSpec {
             uid: "dave".into(),
             address: "dave@example.test".into(),
-            password: Some("dave-secret".into()),
+            password: Some(ssha("dave-secret")),
             mail_host: Some("STORE1.example.test".into()),
             ..Default::default()
         },
@@ -185,4 +192,52 @@ async fn users_homed_elsewhere_are_refused_with_a_referral_when_asked_for() {
     let mut c = Raw::connect(s.addr).await;
     let r = c.cmd("g", "LOGIN alice alice-secret").await;
     assert!(last(&r).starts_with("g OK"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_throttle_slows_failed_logins_and_locks_a_name_out() {
+    let throttle = std::sync::Arc::new(mail_core::login_throttle::LoginThrottle::new(
+        "test",
+        &mail_core::login_throttle::LoginThrottleConfig {
+            failure_delay: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_millis(400),
+            ip_lockout_after: 0,
+            user_lockout_after: 3,
+            ..Default::default()
+        },
+    ));
+    let s = start_full(
+        false,
+        |_| {},
+        move |d| mail_imap::LoginPolicy {
+            throttle: Some(throttle),
+            ..policy(d, "127.0.0.0/8")
+        },
+        users(),
+    )
+    .await;
+    let failed = |tag: &str| format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed");
+    let mut c = Raw::connect(s.addr).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(last(&c.cmd("a", "LOGIN alice nope").await), failed("a"));
+    let first = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    assert_eq!(last(&c.cmd("b", "LOGIN alice nope").await), failed("b"));
+    let second = t1.elapsed();
+    assert!(first >= std::time::Duration::from_millis(100), "{first:?}");
+    assert!(
+        second >= std::time::Duration::from_millis(200),
+        "grows: {second:?}"
+    );
+    // The third failure (another connection) locks the name out: the
+    // right password is refused alike; other users are not affected.
+    let mut c = Raw::connect(s.addr).await;
+    assert_eq!(last(&c.cmd("c", "LOGIN alice nope").await), failed("c"));
+    assert_eq!(
+        last(&c.cmd("d", "LOGIN alice alice-secret").await),
+        failed("d")
+    );
+    let mut c = Raw::connect(s.addr).await;
+    let r = c.cmd("e", "LOGIN bob bob-secret").await;
+    assert!(last(&r).starts_with("e OK"), "{r:?}");
 }

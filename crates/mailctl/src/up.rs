@@ -62,9 +62,21 @@ struct Layout {
     submission: SocketAddr,
 }
 
+/// The access-tier proxies the store trusts (CONTRACTS: names `mmp` and
+/// `mem`, one secret file each, loopback networks).
+const PROXIES: &[&str] = &["mmp", "mem"];
+
 impl Layout {
     fn ports_file(&self, binary: &str) -> PathBuf {
         self.dir.join("run").join(format!("{binary}.ports.json"))
+    }
+
+    /// `DATA/etc/proxy/NAME.secret`.
+    fn proxy_secret(&self, name: &str) -> PathBuf {
+        self.dir
+            .join("etc")
+            .join("proxy")
+            .join(format!("{name}.secret"))
     }
 }
 
@@ -110,11 +122,19 @@ state_dir = {:?}
 }
 
 /// The message store: file directory, one partition, LMTP on loopback,
-/// IMAP and POP3 with STARTTLS (plaintext logins only after TLS), and the
-/// gRPC admin API (its mutual TLS section is appended by `start_all`).
+/// IMAP and POP3 with STARTTLS (plaintext logins only after TLS), JMAP,
+/// the gRPC admin API (its mutual TLS section is appended by `start_all`)
+/// and the proxies it trusts (`[proxy]`).
 fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<String> {
     let store = l.dir.join("data").join("store");
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    let mut proxy = "\n[proxy]\nnetworks = [\"127.0.0.0/8\"]\n".to_string();
+    for name in PROXIES {
+        proxy.push_str(&format!(
+            "[[proxy.identities]]\nname = \"{name}\"\nsecret_file = {:?}\n",
+            l.proxy_secret(name).display().to_string()
+        ));
+    }
     Ok(format!(
         "host = \"localhost\"\n{}\n[tls]\ncert = {:?}\nkey = {:?}\n\n[store]\nsystem_path = {:?}\n[store.partitions]\nprimary = {:?}\n\n{}\n[lmtp.listener]\nlisten = \"{}\"\n\n[admin]\nlisten = \"{}\"\n\n[pop3.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n\n[imap.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n",
         base_config(l, binary),
@@ -128,20 +148,7 @@ fn mailstore_config(l: &Layout, binary: &str, _: &Endpoints) -> anyhow::Result<S
         SocketAddr::new(l.host, 0),
         SocketAddr::new(l.host, 0),
     ) + &jmap_config(l)
-        + &store_proxy_config(l)?)
-}
-
-/// The store's `[proxy]`: the access-tier proxies (`mmp`, `mem`) may log
-/// in for a user from loopback (CONTRACTS.md).
-fn store_proxy_config(l: &Layout) -> anyhow::Result<String> {
-    let mut out = "\n[proxy]\nnetworks = [\"127.0.0.0/8\"]\n".to_string();
-    for name in ["mmp", "mem"] {
-        out.push_str(&format!(
-            "[[proxy.identities]]\nname = \"{name}\"\nsecret_file = {:?}\n",
-            proxy_secret(l, name)?.display().to_string()
-        ));
-    }
-    Ok(out)
+        + &proxy)
 }
 
 /// JMAP on the store over HTTPS (published as `store_http`), sending
@@ -181,6 +188,59 @@ fn write_secret(path: &Path) -> anyhow::Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// The MMP in front of the store: the same certificate and directory,
+/// STARTTLS towards clients and towards the store (whose certificate is
+/// the development one, trusted as a CA here), `mailHost` "localhost"
+/// mapped to the store's ports.
+fn mmp_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
+    let port = |key: &str| -> anyhow::Result<u16> {
+        let addr: SocketAddr = endpoint(e, key)?
+            .parse()
+            .with_context(|| format!("{key} endpoint"))?;
+        Ok(addr.port())
+    };
+    let cert = l.tls.cert.display().to_string();
+    Ok(format!(
+        "{}\n[tls]\ncert = {cert:?}\nkey = {:?}\n\n{directory}\n[backend]\nidentity = \"mmp\"\nsecret_file = {:?}\ntls = \"starttls\"\ntls_ca = {cert:?}\n[backend.dns]\nenabled = false\n[backend.hosts.localhost]\naddress = \"{}\"\nimap_port = {}\npop3_port = {}\n\n[imap]\nhostname = \"mail.{DEMO_DOMAIN}\"\n[imap.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n\n[pop3]\nhostname = \"mail.{DEMO_DOMAIN}\"\n[pop3.listener]\nlisten = \"{}\"\ntls = \"starttls\"\n",
+        base_config(l, binary),
+        l.tls.key.display().to_string(),
+        l.proxy_secret("mmp").display().to_string(),
+        l.host,
+        port("imap")?,
+        port("pop3")?,
+        SocketAddr::new(l.host, 0),
+        SocketAddr::new(l.host, 0),
+    ))
+}
+
+/// One random secret per proxy (mode 0600), read by the store and the
+/// proxy alike.
+fn write_proxy_secrets(l: &Layout) -> anyhow::Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = l.dir.join("etc").join("proxy");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in PROXIES {
+        let path = l.proxy_secret(name);
+        let mut raw = [0u8; 24];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut raw))
+            .context("reading /dev/urandom for a proxy secret")?;
+        let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut f, format!("{secret}\n").as_bytes())?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
 }
@@ -282,26 +342,13 @@ fn outbound_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<St
     ))
 }
 
-/// The secret file of proxy identity `name` (`DIR/etc/proxy/NAME.secret`,
-/// mode 0600), written when missing. The proxies present it to the
-/// stores, which list it in their `[proxy]`.
-fn proxy_secret(l: &Layout, name: &str) -> anyhow::Result<PathBuf> {
-    let path = l
-        .dir
-        .join("etc")
-        .join("proxy")
-        .join(format!("{name}.secret"));
-    write_secret(&path)?;
-    Ok(path)
-}
-
 /// The webmail multiplexor: HTTPS with the development certificate, the
 /// demo directory, and the store's JMAP address for the demo users'
 /// `mailHost` (`localhost`). Without a store JMAP endpoint it still
 /// starts; logins then report that no store is configured.
 fn mem_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
-    let secret = proxy_secret(l, "mem")?;
+    let secret = l.proxy_secret("mem");
     let hosts = match e.get("store_http").and_then(|v| v.as_str()) {
         Some(addr) => format!("[stores.hosts]\n\"localhost\" = \"https://{addr}\"\n"),
         None => String::new(),
@@ -348,6 +395,11 @@ const SERVICES: &[ServiceSpec] = &[
         binary: "mta-outbound",
         endpoints: &[("submission", "submission"), ("submissions", "submissions")],
         config: outbound_config,
+    },
+    ServiceSpec {
+        binary: "mmp",
+        endpoints: &[("imap", "mmp_imap"), ("pop3", "mmp_pop3")],
+        config: mmp_config,
     },
     ServiceSpec {
         binary: "mem",
@@ -421,6 +473,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         submission,
     };
     write_secret(&store_secret(&layout))?;
+    write_proxy_secrets(&layout)?;
 
     ensure_binaries(&bin_dir).await?;
     let mut running: Vec<Running> = Vec::new();
@@ -678,6 +731,15 @@ pub fn try_it(layout_dir: &Path, endpoints: &BTreeMap<String, serde_json::Value>
         lines.push("# ... or over POP3:".into());
         lines.push(format!(
             "curl --ssl-reqd --cacert {ca} -u {login} pop3://{pop3}/1"
+        ));
+    }
+    if let Some(mmp) = get("mmp_imap") {
+        lines.push(
+            "# ... or through the MMP, the one address for every store (it finds the user's store by mailHost):"
+                .into(),
+        );
+        lines.push(format!(
+            "curl --ssl-reqd --cacert {ca} -u {login} 'imap://{mmp}/INBOX;UID=1'"
         ));
     }
     lines.push(format!(

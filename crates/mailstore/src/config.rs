@@ -52,6 +52,11 @@ pub struct MailstoreConfig {
     /// Access-tier proxies (MMP, MEM) allowed to log in for a user.
     #[serde(default)]
     pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
+    /// Failed-login throttling for IMAP and POP3 password logins, across
+    /// connections (`mail_core::login_throttle`); off when absent (each
+    /// failure then waits the protocol's `auth_failure_delay`).
+    #[serde(default)]
+    pub login_throttle: Option<mail_core::login_throttle::LoginThrottleConfig>,
 }
 
 impl Validate for MailstoreConfig {
@@ -95,6 +100,9 @@ impl Validate for MailstoreConfig {
             }
         }
         v.nested("proxy", &self.proxy);
+        if let Some(t) = &self.login_throttle {
+            v.nested("login_throttle", t);
+        }
         for (i, id) in self.proxy.identities.iter().enumerate() {
             v.file_exists(
                 &format!("proxy.identities[{i}].secret_file"),

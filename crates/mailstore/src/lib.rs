@@ -75,6 +75,12 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
     let directory = mail_directory::open(&cfg.directory).await?;
     let proxies =
         mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
+    // One throttle for both protocols: a guesser switching from IMAP to
+    // POP3 keeps its count.
+    let throttle = cfg
+        .login_throttle
+        .as_ref()
+        .map(|t| Arc::new(mail_core::login_throttle::LoginThrottle::new("store", t)));
     let store_cfg = cfg.store.clone();
     let store = tokio::task::spawn_blocking(move || mail_store::Store::open(store_cfg))
         .await
@@ -96,6 +102,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             .with_policy(mail_imap::LoginPolicy {
                 host: Some(cfg.host.clone()),
                 proxies: proxies.clone(),
+                throttle: throttle.clone(),
             });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("imap", addr);
@@ -107,6 +114,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
                 .with_policy(mail_imap::LoginPolicy {
                     host: Some(cfg.host.clone()),
                     proxies: proxies.clone(),
+                    throttle: throttle.clone(),
                 });
             let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
             ctx.publish_port("imaps", addr);
@@ -119,6 +127,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         let maildrops = Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone()));
         let server = mail_pop3::Pop3Server::new(p.clone(), auth.clone(), maildrops.clone())
             .with_proxies(proxies.clone());
+        let server = match &throttle {
+            Some(t) => server.with_throttle(t.clone()),
+            None => server,
+        };
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("pop3", addr);
         if let Some(listener) = implicit(&p.implicit_tls) {
@@ -126,6 +138,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             c.listener = listener;
             let server =
                 mail_pop3::Pop3Server::new(c, auth, maildrops).with_proxies(proxies.clone());
+            let server = match &throttle {
+                Some(t) => server.with_throttle(t.clone()),
+                None => server,
+            };
             let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
             ctx.publish_port("pop3s", addr);
         }

@@ -10,7 +10,7 @@
 //!   `inactive`, `directory_unavailable`, `no_route`, `store_unavailable`.
 //! - `mmp.backend.connect.duration` (histogram, seconds; `store`,
 //!   `result`): reaching a store and logging in there.
-//! - `mmp.relayed.bytes` (counter; `protocol`, `direction` `to_store` or
+//! - `mmp.relayed` (counter, bytes; `protocol`, `direction` `to_store` or
 //!   `to_client`): bytes relayed after login.
 
 use std::time::Duration;
@@ -61,7 +61,7 @@ impl Metrics {
                 ])
                 .build(),
             relayed: meter
-                .u64_counter("mmp.relayed.bytes")
+                .u64_counter("mmp.relayed")
                 .with_unit("By")
                 .with_description("Bytes relayed after login, by direction (to_store, to_client)")
                 .build(),

@@ -58,6 +58,14 @@ impl Direction {
     }
 }
 
+/// Which side of a direction failed.
+enum Failed {
+    /// Reading from the sender.
+    Read(io::Error),
+    /// Writing to the receiver.
+    Write(io::Error),
+}
+
 /// One direction's state.
 struct Half {
     direction: Direction,
@@ -103,7 +111,7 @@ impl Half {
         w: &mut W,
         metrics: &Metrics,
         protocol: Protocol,
-    ) -> Poll<io::Result<()>>
+    ) -> Poll<Result<(), Failed>>
     where
         R: AsyncRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
@@ -113,9 +121,10 @@ impl Half {
         }
         loop {
             while self.pos < self.pending.len() {
-                let n = ready!(Pin::new(&mut *w).poll_write(cx, &self.pending[self.pos..]))?;
+                let n = ready!(Pin::new(&mut *w).poll_write(cx, &self.pending[self.pos..]))
+                    .map_err(Failed::Write)?;
                 if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    return Poll::Ready(Err(Failed::Write(io::ErrorKind::WriteZero.into())));
                 }
                 self.pos += n;
                 self.count(n, metrics, protocol);
@@ -126,7 +135,7 @@ impl Half {
                 self.pos = 0;
             }
             if self.eof {
-                ready!(Pin::new(&mut *w).poll_shutdown(cx))?;
+                ready!(Pin::new(&mut *w).poll_shutdown(cx)).map_err(Failed::Write)?;
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
@@ -135,7 +144,7 @@ impl Half {
                 let mut buf = ReadBuf::new(&mut scratch[..]);
                 match Pin::new(&mut *r).poll_read(cx, &mut buf) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(Failed::Read(e))),
                     Poll::Ready(Ok(())) => {
                         let data = buf.filled();
                         if data.is_empty() {
@@ -145,10 +154,12 @@ impl Half {
                         while off < data.len() {
                             match Pin::new(&mut *w).poll_write(cx, &data[off..]) {
                                 Poll::Ready(Ok(0)) => {
-                                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                                    return Poll::Ready(Err(Failed::Write(
+                                        io::ErrorKind::WriteZero.into(),
+                                    )));
                                 }
                                 Poll::Ready(Ok(n)) => off += n,
-                                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                                Poll::Ready(Err(e)) => return Poll::Ready(Err(Failed::Write(e))),
                                 Poll::Pending => break,
                             }
                         }
@@ -163,7 +174,7 @@ impl Half {
             match read {
                 Poll::Pending => {
                     if self.needs_flush {
-                        ready!(Pin::new(&mut *w).poll_flush(cx))?;
+                        ready!(Pin::new(&mut *w).poll_flush(cx)).map_err(Failed::Write)?;
                         self.needs_flush = false;
                     }
                     return Poll::Pending;
@@ -218,9 +229,13 @@ where
         Poll::Pending
     })
     .await;
+    // Down: the store reads, the client writes; up the other way round.
     let (ended_by, error) = match first {
-        (Direction::ToClient, r) => ("store", r.err()),
-        (Direction::ToStore, Err(e)) => ("client", Some(e)),
+        (Direction::ToClient, Ok(())) => ("store", None),
+        (Direction::ToClient, Err(Failed::Read(e))) => ("store", Some(e)),
+        (Direction::ToClient, Err(Failed::Write(e))) => ("client", Some(e)),
+        (Direction::ToStore, Err(Failed::Read(e))) => ("client", Some(e)),
+        (Direction::ToStore, Err(Failed::Write(e))) => ("store", Some(e)),
         (Direction::ToStore, Ok(())) => {
             // The client is gone; let the store finish what it says.
             let rest = tokio::time::timeout(
@@ -228,7 +243,11 @@ where
                 poll_fn(|cx| down.poll_copy(cx, store, client, metrics, protocol)),
             )
             .await;
-            ("client", rest.ok().and_then(Result::err))
+            let error = match rest {
+                Ok(Err(Failed::Read(e) | Failed::Write(e))) => Some(e),
+                _ => None,
+            };
+            ("client", error)
         }
     };
     if !down.done {

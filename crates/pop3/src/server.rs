@@ -29,6 +29,8 @@ pub(crate) struct Shared<A, M> {
     /// Access-tier proxies allowed to log in for a user and to pass the
     /// client's address (XCLIENT); none by default.
     pub(crate) proxies: TrustedProxies,
+    /// Failed-login throttling across connections; none by default.
+    pub(crate) throttle: Option<Arc<mail_core::login_throttle::LoginThrottle>>,
     /// Last successful login per account id, for LOGIN-DELAY.
     login_times: Mutex<HashMap<String, Instant>>,
 }
@@ -87,9 +89,24 @@ impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
                 maildrops,
                 metrics: Metrics::new(),
                 proxies: TrustedProxies::default(),
+                throttle: None,
                 login_times: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Counts failed password logins in `throttle` (shared with the
+    /// process's other login paths): growing delays and lockouts instead of
+    /// the fixed `auth_failure_delay`.
+    pub fn with_throttle(
+        mut self,
+        throttle: Arc<mail_core::login_throttle::LoginThrottle>,
+    ) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.throttle = Some(throttle),
+            None => tracing::error!("POP3 throttle not applied: server already shared"),
+        }
+        self
     }
 
     /// Accepts trusted-proxy logins (AUTH PLAIN with a proxy's identity

@@ -119,3 +119,39 @@ async fn an_account_homed_elsewhere_gets_a_plain_err_direct_or_proxied() {
     c.ok("USER alice").await;
     c.ok("PASS secret").await;
 }
+
+#[tokio::test]
+async fn a_throttle_locks_a_name_out_across_connections() {
+    let throttle = std::sync::Arc::new(mail_core::login_throttle::LoginThrottle::new(
+        "test",
+        &mail_core::login_throttle::LoginThrottleConfig {
+            failure_delay: std::time::Duration::from_millis(50),
+            max_delay: std::time::Duration::from_millis(200),
+            ip_lockout_after: 0,
+            user_lockout_after: 2,
+            ..Default::default()
+        },
+    ));
+    let s = common::start_throttled(throttle).await;
+    for _ in 0..2 {
+        let mut c = Raw::connect(s.addr).await;
+        c.ok("USER alice").await;
+        assert_eq!(
+            c.cmd("PASS wrong").await,
+            "-ERR [AUTH] Authentication failed"
+        );
+    }
+    let mut c = Raw::connect(s.addr).await;
+    c.ok("USER alice").await;
+    assert_eq!(
+        c.cmd("PASS secret").await,
+        "-ERR [AUTH] Authentication failed",
+        "locked out: the right password is refused alike"
+    );
+    c.ok("USER bob").await;
+    assert!(
+        c.cmd("PASS correct horse")
+            .await
+            .starts_with("+OK Logged in")
+    );
+}

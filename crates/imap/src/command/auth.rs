@@ -13,9 +13,15 @@
 //! `NO [REFERRAL imap://user;AUTH=*@host/]` (RFC 2221) when the client
 //! asked for referrals, a plain `NO` otherwise, and a log line; never an
 //! empty mailbox.
+//!
+//! With a throttle in the policy (`mail_core::login_throttle`), password
+//! logins are counted per client address (the one a trusted proxy passed,
+//! else the peer's) and name: the delay grows and lockouts apply. Proxied
+//! logins are not counted here: the proxy throttled them.
 
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
+use mail_core::login_throttle::Verdict;
 use mail_directory::{AccountStatus, AuthResult, User as DirectoryUser};
 use mail_imap_proto::command::decode_sasl;
 use mail_imap_proto::response::{Code, continuation};
@@ -150,10 +156,33 @@ impl Session {
             tracing::warn!(login = %shown(login), peer = ?self.peer, "proxy identity used as a user name");
             return self.login_failed(tag, login).await;
         }
+        let started = tokio::time::Instant::now();
+        let client_ip = self.client.or(self.peer).map(|a| a.ip());
+        if let (Some(t), Some(ip)) = (&self.shared.policy.throttle, client_ip)
+            && let Verdict::Locked { scope, remaining } = t.check(ip, login)
+        {
+            // The password is not even checked; the answer is a failure's.
+            self.shared.metrics.login("locked");
+            tracing::warn!(login = %shown(login), ?scope, ?remaining, "login refused: locked out after too many failures");
+            tokio::time::sleep_until(started + t.locked_delay()).await;
+            return self.refuse(tag);
+        }
         let result = self.shared.directory.authenticate(login, password).await;
         let user = match result {
-            Ok(AuthResult::Authenticated(user)) => user,
+            Ok(AuthResult::Authenticated(user)) => {
+                if let (Some(t), Some(ip)) = (&self.shared.policy.throttle, client_ip) {
+                    t.succeeded(ip, login);
+                }
+                user
+            }
             Ok(AuthResult::Failed | AuthResult::Deleted | AuthResult::Inactive(_)) => {
+                if let (Some(t), Some(ip)) = (&self.shared.policy.throttle, client_ip) {
+                    let delay = t.failed(ip, login);
+                    self.shared.metrics.login("failure");
+                    tracing::info!(login = %shown(login), client = ?self.client.or(self.peer), ?delay, "login failed");
+                    tokio::time::sleep_until(started + delay).await;
+                    return self.refuse(tag);
+                }
                 return self.login_failed(tag, login).await;
             }
             Err(e) => {
@@ -173,9 +202,15 @@ impl Session {
     /// every reason.
     async fn login_failed(&mut self, tag: &str, login: &str) -> Flow {
         self.shared.metrics.login("failure");
-        self.auth_failures += 1;
         tracing::info!(login = %shown(login), client = ?self.client.or(self.peer), "login failed");
         tokio::time::sleep(self.shared.config.auth_failure_delay).await;
+        self.refuse(tag)
+    }
+
+    /// The answer to a failed login, once its delay has passed; too many
+    /// on one connection close it.
+    fn refuse(&mut self, tag: &str) -> Flow {
+        self.auth_failures += 1;
         self.no(
             tag,
             Some(Code::AuthenticationFailed),

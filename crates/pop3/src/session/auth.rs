@@ -11,8 +11,15 @@
 //! networks; logs then name the real client) and `AUTH PLAIN` with the user
 //! as authorization identity and its own name and secret. A proxy's name is
 //! never checked against the directory, whatever the command.
+//!
+//! With a throttle (`Pop3Server::with_throttle`, `mail_core::login_throttle`)
+//! password logins are counted per client address and name: the delay
+//! grows and lockouts apply. Proxied logins are not counted here: the proxy
+//! throttled them.
 
 use std::net::{IpAddr, SocketAddr};
+
+use mail_core::login_throttle::Verdict;
 
 use crate::error::Error;
 use crate::maildrop::{Account, AuthFailure, Authenticator, Maildrop, Maildrops};
@@ -164,16 +171,23 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         {
             tracing::warn!(proxy = %p.authc, peer = %self.peer, reason = %why, "proxy login refused");
             return self
-                .failed(started, &p.authc, "proxy_refused", refused)
+                .failed(
+                    self.after_delay(started),
+                    &p.authc,
+                    "proxy_refused",
+                    refused,
+                )
                 .await;
         }
         if p.authz.is_empty() {
             tracing::warn!(proxy = %p.authc, "proxy login without a user to act for");
-            return self.failed(started, &p.authc, "failed", refused).await;
+            return self
+                .failed(self.after_delay(started), &p.authc, "failed", refused)
+                .await;
         }
         tracing::debug!(proxy = %p.authc, user = %p.authz, "proxied login");
         let verdict = self.shared.auth.authorize(&p.authz).await;
-        self.verdict(started, p.authz, verdict).await
+        self.verdict(started, p.authz, verdict, None).await
     }
 
     /// XCLIENT from a trusted proxy: the real client's address, for logs
@@ -230,25 +244,59 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             // A proxy's name never reaches the directory.
             tracing::warn!(login = %login, peer = %self.peer, "proxy identity used as a user name");
             let refused = Response::err_code(RespCode::Auth, "Authentication failed");
-            return self.failed(started, &login, "proxy_refused", refused).await;
+            return self
+                .failed(self.after_delay(started), &login, "proxy_refused", refused)
+                .await;
+        }
+        let throttle = self.shared.throttle.clone();
+        let ip = self.client.ip();
+        if let Some(t) = &throttle
+            && let Verdict::Locked { scope, remaining } = t.check(ip, &login)
+        {
+            // The password is not even checked; the answer is a failure's.
+            tracing::warn!(%login, ?scope, ?remaining, "login refused: locked out after too many failures");
+            let refused = Response::err_code(RespCode::Auth, "Authentication failed");
+            return self
+                .failed(started + t.locked_delay(), &login, "locked", refused)
+                .await;
         }
         let verdict = self.shared.auth.authenticate(&login, &password).await;
         drop(password);
-        self.verdict(started, login, verdict).await
+        let delay = match (&verdict, &throttle) {
+            (Ok(_), Some(t)) => {
+                t.succeeded(ip, &login);
+                None
+            }
+            (Err(AuthFailure::BadCredentials), Some(t)) => Some(t.failed(ip, &login)),
+            _ => None,
+        };
+        self.verdict(started, login, verdict, delay).await
     }
 
-    /// Answers a checked login: open the maildrop, or refuse.
+    /// When a failed login may be answered: the configured delay after the
+    /// check began.
+    fn after_delay(&self, started: tokio::time::Instant) -> tokio::time::Instant {
+        started + self.shared.config.auth_failure_delay
+    }
+
+    /// Answers a checked login: open the maildrop, or refuse (a refusal
+    /// for bad credentials after `delay` when the throttle set one).
     async fn verdict(
         &mut self,
         started: tokio::time::Instant,
         login: String,
         verdict: Result<Account, AuthFailure>,
+        delay: Option<std::time::Duration>,
     ) -> Flow {
         match verdict {
             Ok(account) => self.open(account).await,
             Err(AuthFailure::BadCredentials) => {
+                let until = match delay {
+                    Some(d) => started + d,
+                    None => self.after_delay(started),
+                };
                 self.failed(
-                    started,
+                    until,
                     &login,
                     "failed",
                     Response::err_code(RespCode::Auth, "Authentication failed"),
@@ -257,7 +305,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             }
             Err(AuthFailure::Inactive) => {
                 self.failed(
-                    started,
+                    self.after_delay(started),
                     &login,
                     "inactive",
                     Response::err_code(RespCode::SysPerm, "Account is disabled"),
@@ -285,14 +333,13 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         Flow::Continue
     }
 
-    /// A refused login: counted, answered only once the configured delay
-    /// has passed since the check began (so a directory that is slower for
-    /// existing users than for unknown ones is not a timing oracle, as long
-    /// as it answers within the delay), and the connection closed after too
-    /// many.
+    /// A refused login: counted, answered only at `until` (the delay after
+    /// the check began, so a directory that is slower for existing users
+    /// than for unknown ones is not a timing oracle, as long as it answers
+    /// within the delay), and the connection closed after too many.
     async fn failed(
         &mut self,
-        started: tokio::time::Instant,
+        until: tokio::time::Instant,
         login: &str,
         result: &'static str,
         reply: Response,
@@ -300,9 +347,8 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
         self.shared.metrics.login(result);
         self.auth_failures += 1;
         tracing::info!(%login, result, failures = self.auth_failures, client = %self.client, "login refused");
-        let delay = self.shared.config.auth_failure_delay;
         tokio::select! {
-            _ = tokio::time::sleep_until(started + delay) => {}
+            _ = tokio::time::sleep_until(until) => {}
             _ = self.shutdown.triggered() => {}
         }
         self.reply(reply);

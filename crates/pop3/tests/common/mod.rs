@@ -336,6 +336,26 @@ pub async fn start_proxied(proxies: mail_core::trusted_proxy::TrustedProxies) ->
     }
 }
 
+/// Starts a server counting failed logins in `throttle`.
+pub async fn start_throttled(throttle: Arc<mail_core::login_throttle::LoginThrottle>) -> Server {
+    let store = MemoryStore::new();
+    let shutdown = Shutdown::new();
+    let addr = Pop3Server::new(
+        config(|_| {}),
+        Arc::new(MemoryDirectory),
+        Arc::new(MemoryMaildrops(store.clone())),
+    )
+    .with_throttle(throttle)
+    .serve(None, &shutdown)
+    .await
+    .expect("bind");
+    Server {
+        addr,
+        store,
+        shutdown,
+    }
+}
+
 pub async fn start(tune: impl FnOnce(&mut Pop3Config)) -> Server {
     start_with(config(tune), None).await
 }
