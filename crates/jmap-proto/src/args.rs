@@ -136,6 +136,9 @@ impl ChangesArgs {
     }
 }
 
+/// Objects by id (creation id or server id), in request order.
+pub type ObjectMap = Vec<(String, Map<String, Value>)>;
+
 /// `/set` (RFC 8620 5.3).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetArgs {
@@ -144,17 +147,14 @@ pub struct SetArgs {
     /// Fail with `stateMismatch` unless the state is this.
     pub if_in_state: Option<String>,
     /// Creation id -> object.
-    pub create: Vec<(String, Map<String, Value>)>,
+    pub create: ObjectMap,
     /// Id -> patch object.
-    pub update: Vec<(String, Map<String, Value>)>,
+    pub update: ObjectMap,
     /// Ids to destroy.
     pub destroy: Vec<String>,
 }
 
-fn object_map(
-    args: &Map<String, Value>,
-    key: &str,
-) -> Result<Vec<(String, Map<String, Value>)>, MethodError> {
+fn object_map(args: &Map<String, Value>, key: &str) -> Result<ObjectMap, MethodError> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => m

@@ -190,7 +190,7 @@ pub fn select(
         None => default.iter().map(|s| s.to_string()).collect(),
         Some(list) => {
             for p in list {
-                if !all.contains(&p.as_str()) && !(headers_allowed && is_header_property(p)) {
+                if !(all.contains(&p.as_str()) || headers_allowed && is_header_property(p)) {
                     return Err(MethodError::invalid_arguments(format!(
                         "unknown property {p:?}"
                     )));

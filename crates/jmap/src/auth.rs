@@ -79,9 +79,12 @@ pub(crate) fn account_id(uid: &str) -> String {
 
 /// Successful Basic logins remembered for a minute, so a client sending
 /// its password with every request does not pay a password hash each time.
+/// (login, SHA-256 of the password) -> when checked, who it was.
+type CacheMap = HashMap<(String, [u8; 32]), (Instant, Account)>;
+
 #[derive(Default)]
 pub(crate) struct AuthCache {
-    entries: Mutex<HashMap<(String, [u8; 32]), (Instant, Account)>>,
+    entries: Mutex<CacheMap>,
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(60);

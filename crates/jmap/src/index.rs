@@ -53,7 +53,7 @@ pub(crate) struct Mbox {
 pub(crate) struct Snapshot {
     pub uid: String,
     pub mailboxes: Vec<Mbox>,
-    by_digest: OnceLock<HashMap<Arc<str>, Vec<(usize, usize)>>>,
+    by_digest: OnceLock<HashMap<Arc<str>, Vec<Loc>>>,
 }
 
 /// Where one copy of an Email is: mailbox index and row index in the snapshot.
@@ -151,7 +151,7 @@ impl Index {
             }
             mailboxes.push(Mbox { c, rows });
         }
-        mailboxes.sort_by(|a, b| a.c.info.id.cmp(&b.c.info.id));
+        mailboxes.sort_by_key(|m| m.c.info.id);
         Ok(Snapshot {
             uid: uid.to_string(),
             mailboxes,

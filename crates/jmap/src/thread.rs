@@ -15,10 +15,13 @@ use crate::email::changes::{Change, for_state};
 use crate::email::email_id;
 use crate::index::Snapshot;
 
-/// Thread id -> (receivedAt, UID, digest) of its Emails, sorted (the UID
-/// orders Emails received in the same second by arrival).
-fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> {
-    let mut m: HashMap<Arc<str>, Vec<(i64, u32, Arc<str>)>> = HashMap::new();
+/// (receivedAt, UID, digest) of one Email of a thread.
+type Member = (i64, u32, Arc<str>);
+
+/// Thread id -> its Emails, sorted (the UID orders Emails received in the
+/// same second by arrival).
+fn threads(s: &Snapshot) -> HashMap<Arc<str>, Vec<Member>> {
+    let mut m: HashMap<Arc<str>, Vec<Member>> = HashMap::new();
     for (d, locs) in s.by_digest() {
         let r = s.row(locs[0]);
         m.entry(r.thread.clone())

@@ -37,6 +37,44 @@ pub(crate) async fn read(ctx: &Ctx<'_>, s: &Snapshot, loc: Loc) -> Result<Vec<u8
     .await
 }
 
+/// Reads the bytes of several copies in one trip to the blocking pool
+/// (a page of 50 is one task, not 50).
+pub(crate) async fn read_many(
+    ctx: &Ctx<'_>,
+    s: &Snapshot,
+    locs: &[Loc],
+) -> Result<Vec<Option<Vec<u8>>>, MethodError> {
+    let wanted: Vec<(MailboxPath, u32)> = locs
+        .iter()
+        .map(|l| {
+            let m = s.mbox(*l);
+            (
+                MailboxPath::new(&m.c.info.path.owner, &m.c.info.path.name),
+                s.row(*l).uid,
+            )
+        })
+        .collect();
+    let user = ctx.acc.uid.clone();
+    ctx.store(move |st| {
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut handles: std::collections::HashMap<MailboxPath, mail_store::MailboxHandle> =
+            std::collections::HashMap::new();
+        for (path, uid) in wanted {
+            let h = match handles.get(&path) {
+                Some(h) => h.clone(),
+                None => {
+                    let h = st.open_mailbox(&user, &path)?;
+                    handles.insert(path, h.clone());
+                    h
+                }
+            };
+            out.push(st.read_message(&h, uid).ok());
+        }
+        Ok(out)
+    })
+    .await
+}
+
 /// The Email object of `digest` with `props`.
 pub(crate) fn index_properties(
     s: &Snapshot,
@@ -113,26 +151,34 @@ pub(crate) async fn get(ctx: &mut Ctx<'_>, args: &Args) -> Result<Args, MethodEr
         }
     };
     let needs_file = props.iter().any(|p| !FROM_INDEX.contains(&p.as_str()));
-    let mut list = Vec::new();
+    let mut found = Vec::new();
     let mut not_found = Vec::new();
     for id in ids {
         let resolved = ctx.resolve_id(&id);
-        let found = resolved
+        match resolved
             .as_deref()
             .and_then(parse_email_id)
-            .and_then(|d| s.locate(d).map(|l| (d.to_string(), l.clone())));
-        let Some((digest, locs)) = found else {
-            not_found.push(json!(id));
-            continue;
-        };
+            .and_then(|d| s.locate(d).map(|l| (d.to_string(), l.clone())))
+        {
+            Some(x) => found.push(x),
+            None => not_found.push(json!(id)),
+        }
+    }
+    let raws = if needs_file {
+        let firsts: Vec<Loc> = found.iter().map(|(_, l)| l[0]).collect();
+        read_many(ctx, &s, &firsts).await?
+    } else {
+        Vec::new()
+    };
+    let mut list = Vec::with_capacity(found.len());
+    for (i, (digest, locs)) in found.iter().enumerate() {
         let mut o = Map::new();
-        index_properties(&s, &digest, &locs, &props, &mut o);
+        index_properties(&s, digest, locs, &props, &mut o);
         if needs_file {
-            let raw = read(ctx, &s, locs[0]).await?;
-            match parse(&raw) {
-                Some(msg) => message_properties(&msg, &blob_id(&digest), &props, &opts, &mut o),
+            match raws.get(i).and_then(|r| r.as_deref()).and_then(parse) {
+                Some(msg) => message_properties(&msg, &blob_id(digest), &props, &opts, &mut o),
                 None => {
-                    // Unparsable: the header properties are null.
+                    // Unreadable or unparsable: the header properties are null.
                     for p in &props {
                         o.entry(p.clone()).or_insert(Value::Null);
                     }
