@@ -127,10 +127,15 @@ export class Jmap {
       },
       body: JSON.stringify({ using, methodCalls }),
     });
+    // A call may answer more than once (EmailSubmission/set's implicit
+    // Email/set, RFC 8621 section 7.5): the first answer is out[id], and
+    // every answer is also out["Name/method id"].
     const out = {};
     for (const [name, args, id] of body.methodResponses) {
       if (name === "error" && !tolerate.includes(args.type)) throw new MethodError(id, args);
-      out[id] = { name, ...args };
+      const r = { name, ...args };
+      if (!(id in out)) out[id] = r;
+      out[`${name} ${id}`] = r;
     }
     return out;
   }

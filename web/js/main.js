@@ -316,11 +316,13 @@ class WebMail {
     const open = this.reader.email;
     if (open) {
       const r = await this.jmap.call("Email/get", { ids: [open.id], properties: ["keywords", "mailboxIds"] }).catch(() => null);
+      // Another message may have been opened meanwhile.
+      if (this.reader.email?.id !== open.id) return;
       const now = r?.list?.[0];
       if (!now) {
         if (r) this.reader.clear();
       } else {
-        this.reader.update(now);
+        this.reader.update({ keywords: now.keywords, mailboxIds: now.mailboxIds });
       }
     }
   }

@@ -83,7 +83,9 @@ export class Reader {
   /** Refreshes flags after a change elsewhere (push), keeping the body. */
   update(change) {
     if (!this.email) return;
-    Object.assign(this.email, change);
+    const { keywords, mailboxIds } = change;
+    if (keywords) this.email.keywords = keywords;
+    if (mailboxIds) this.email.mailboxIds = mailboxIds;
     const star = this.root.querySelector(".reader-flag");
     if (star) {
       const on = Boolean(this.email.keywords?.$flagged);
@@ -112,6 +114,8 @@ export class Reader {
           onchange: (ev) => {
             const to = ev.target.value;
             ev.target.value = "";
+            // Keyboard shortcuts go on working after a move.
+            ev.target.blur();
             if (to) this.actions.move(email, to);
           },
         },
