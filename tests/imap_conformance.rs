@@ -341,6 +341,8 @@ for l in raw(m, 'FETCH 1:3 (MODSEQ)'):
 R['modseqs'] = ms
 for name, ret in (('min', 'MIN'), ('max', 'MAX'), ('minmax', 'MIN MAX'), ('all', 'ALL'), ('count', 'COUNT')):
     R['es_' + name] = [l for l in raw(m, 'SEARCH RETURN (%s) MODSEQ 1' % ret) if l.startswith('* ESEARCH')]
+# RFC 7162 3.1: from now on every FETCH a STORE causes has UID and MODSEQ.
+R['store_under_condstore'] = raw(m, 'STORE 1 +FLAGS (\\Seen)')
 "#,
     );
     let hms = "* OK [HIGHESTMODSEQ ";
@@ -362,6 +364,40 @@ for name, ret in (('min', 'MIN'), ('max', 'MAX'), ('minmax', 'MIN MAX'), ('all',
     has(&r, "es_minmax", &format!("MODSEQ {}", m("1")));
     has(&r, "es_all", &format!("MODSEQ {}", m("2")));
     has(&r, "es_count", &format!("COUNT 3 MODSEQ {}", m("2")));
+    let store = s(&r["store_under_condstore"]);
+    assert!(
+        store.contains("* 1 FETCH (UID ") && store.contains(" MODSEQ ("),
+        "{store}"
+    );
+}
+
+/// RFC 3501 6.3.1 (and 7.4.1): SELECT answers about the mailbox it
+/// selects; what changed meanwhile in the mailbox it leaves is not
+/// reported among those answers, where the client would take it for the
+/// new mailbox's.
+#[test]
+fn select_reports_nothing_about_the_mailbox_it_leaves() {
+    let store = Store::start();
+    for i in 1..=3 {
+        store.swaks(&format!("alice@{DOMAIN}"), &format!("sel{i}"), "x");
+    }
+    let r = store.python(
+        r#"
+a = connect(); b = connect()
+raw(a, 'SELECT INBOX'); raw(b, 'SELECT INBOX')
+raw(b, 'STORE 2 +FLAGS (\\Deleted $gone)')
+raw(b, 'EXPUNGE')
+R['select'] = raw(a, 'SELECT Drafts')
+R['back'] = raw(a, 'SELECT INBOX')
+"#,
+    );
+    let select = s(&r["select"]);
+    assert!(
+        !select.contains("EXPUNGE") && !select.contains("FETCH"),
+        "{select}"
+    );
+    has(&r, "select", "* 0 EXISTS");
+    has(&r, "back", "* 2 EXISTS");
 }
 
 /// RFC 5258 3.5 and its example 9: with RECURSIVEMATCH a name matching

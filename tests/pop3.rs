@@ -2,7 +2,8 @@
 //! delivered over LMTP (`swaks`) is listed, read and deleted with Python's
 //! `poplib` after STLS, and fetched with `curl pop3://`; deletions reach
 //! the store only at QUIT, and a second session is locked out meanwhile;
-//! IMAP on the same store sees the result.
+//! IMAP on the same store sees the result; the implicit-TLS ports
+//! (`pop3s`, `imaps`) serve the same INBOX.
 
 mod common;
 
@@ -220,6 +221,32 @@ except poplib.error_proto as e:
     );
     assert!(out.contains("imap exists 2"), "{out}");
     assert!(out.contains("imap deleted gone True"), "{out}");
+
+    // RFC 8314 3.3: `mailctl up` publishes POP3 and IMAP with implicit TLS.
+    let (pop3s_host, pop3s_port) = up
+        .endpoint("pop3s")
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .expect("host:port");
+    let (imaps_host, imaps_port) = up
+        .endpoint("imaps")
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .expect("host:port");
+    let out = python(
+        &up,
+        &user,
+        &password,
+        &format!(
+            "import imaplib\nctx = ssl.create_default_context(cafile=CA)\nctx.check_hostname = False\n\
+             p = poplib.POP3_SSL({pop3s_host:?}, {pop3s_port}, context=ctx, timeout=10)\np.user(USER)\np.pass_(PASSWORD)\n\
+             print('pop3s stat', p.stat()[0])\np.quit()\n\
+             m = imaplib.IMAP4_SSL({imaps_host:?}, {imaps_port}, ssl_context=ctx, timeout=10)\nm.login(USER, PASSWORD)\n\
+             print('imaps exists', int(m.select('INBOX')[1][0]))\nm.logout()\n"
+        ),
+    );
+    assert!(out.contains("pop3s stat 2"), "{out}");
+    assert!(out.contains("imaps exists 2"), "{out}");
 }
 
 fn port(addr: &str) -> &str {

@@ -245,6 +245,18 @@ fn write_proxy_secrets(l: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// [`mailstore_config`] plus IMAP and POP3 with implicit TLS (RFC 8314
+/// 3.3), published as `imaps` and `pop3s`.
+fn mailstore_tls_config(l: &Layout, binary: &str, e: &Endpoints) -> anyhow::Result<String> {
+    let mut text = mailstore_config(l, binary, e)?;
+    text.push_str(&format!(
+        "\n[imap.implicit_tls]\nlisten = \"{}\"\n\n[pop3.implicit_tls]\nlisten = \"{}\"\n",
+        SocketAddr::new(l.host, 0),
+        SocketAddr::new(l.host, 0),
+    ));
+    Ok(text)
+}
+
 /// The parts both relays share: TLS, directory, spool, jobctl link.
 fn relay_common(l: &Layout, binary: &str, e: &Endpoints, routing: &Path) -> anyhow::Result<String> {
     let directory = std::fs::read_to_string(&l.directory).unwrap_or_default();
@@ -381,10 +393,12 @@ const SERVICES: &[ServiceSpec] = &[
             ("lmtp", "lmtp"),
             ("imap", "imap"),
             ("pop3", "pop3"),
+            ("imaps", "imaps"),
+            ("pop3s", "pop3s"),
             ("http", "store_http"),
             ("admin_grpc", "store_admin_grpc"),
         ],
-        config: mailstore_config,
+        config: mailstore_tls_config,
     },
     ServiceSpec {
         binary: "mta-inbound",

@@ -182,7 +182,12 @@ impl Session {
                 };
                 view.announce(e.flags.iter(), &mut out);
                 let mut f = FetchResponse::new(seq, utf8);
-                if uid_mode || items.contains(&FetchAttr::Uid) {
+                // RFC 7162 3.1: a FETCH that sets \Seen reports UID and
+                // MODSEQ under CONDSTORE.
+                if uid_mode
+                    || items.contains(&FetchAttr::Uid)
+                    || (with_modseq && seen_now.contains(&e.uid))
+                {
                     f.uid(e.uid);
                 }
                 let recent = view.is_recent(e.uid);

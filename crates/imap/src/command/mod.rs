@@ -124,6 +124,28 @@ fn expunge_allowed(body: &CommandBody) -> bool {
     )
 }
 
+/// Whether a command turns CONDSTORE on (RFC 7162 3.1): it is turned on
+/// before the updates that precede the answer, so they carry MODSEQ too.
+/// SELECT (CONDSTORE) and ENABLE do it themselves.
+fn enables_condstore(body: &CommandBody) -> bool {
+    use CommandBody as C;
+    match body {
+        C::Fetch {
+            items, modifiers, ..
+        } => {
+            modifiers.changed_since.is_some() || items.contains(&mail_imap_proto::FetchAttr::ModSeq)
+        }
+        C::Store {
+            unchanged_since, ..
+        } => unchanged_since.is_some(),
+        C::Search { key, .. } | C::Sort { key, .. } | C::Thread { key, .. } => {
+            search::has_modseq(key)
+        }
+        C::Status { items, .. } => items.contains(&mail_imap_proto::StatusItem::HighestModSeq),
+        _ => false,
+    }
+}
+
 /// Runs one command.
 pub(crate) async fn execute(
     s: &mut Session,
@@ -131,6 +153,7 @@ pub(crate) async fn execute(
     conn: &mut Conn,
     shutdown: &Shutdown,
 ) -> Flow {
+    use CommandBody as C;
     let Command { tag, body } = cmd;
     let cmd_name = name(&body);
     let allowed = matches!(
@@ -154,12 +177,19 @@ pub(crate) async fn execute(
         s.shared.metrics.command(cmd_name, "bad");
         return s.bad(&tag, &text);
     }
-    if matches!(s.state, State::Selected(..)) {
+    // Changes to the selected mailbox go out before the answer, except for
+    // commands that leave it: what they would report about the old mailbox
+    // would land among the new one's answers (SELECT, EXAMINE) or after
+    // the client stopped listening (CLOSE, UNSELECT, RFC 3501 6.4.2).
+    let leaves = matches!(body, C::Select { .. } | C::Close | C::Unselect);
+    if enables_condstore(&body) {
+        s.enable_condstore().await;
+    }
+    if matches!(s.state, State::Selected(..)) && !leaves {
         s.sync(expunge_allowed(&body)).await;
     }
     let span = tracing::debug_span!("imap.command", command = cmd_name, tag = %tag);
     let mark = s.out.len();
-    use CommandBody as C;
     use tracing::Instrument;
     let flow = async {
         match body {

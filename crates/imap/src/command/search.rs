@@ -52,7 +52,7 @@ fn needs(key: &SearchKey, cache: &mut bool, body: &mut bool) {
     }
 }
 
-fn has_modseq(key: &SearchKey) -> bool {
+pub(super) fn has_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
         SearchKey::Not(k) => has_modseq(k),

@@ -94,7 +94,9 @@ impl Session {
                 continue;
             };
             let mut f = FetchResponse::new(seq, utf8);
-            if uid_mode {
+            // RFC 7162 3.1: under CONDSTORE, UID and MODSEQ in every
+            // FETCH a STORE causes.
+            if uid_mode || condstore {
                 f.uid(row.uid);
             }
             if !silent {
