@@ -125,6 +125,28 @@ fn readme_command_then_the_printed_try_it_commands_deliver_a_message() {
         "{pop3}\n{text}{}",
         String::from_utf8_lossy(&popped.stderr)
     );
+    // Every other printed read command works as printed: the MMP's IMAP
+    // and the MEM's JMAP session.
+    let mut others = 0;
+    for c in commands.iter().filter(|c| c.starts_with("curl ")) {
+        if *c == imap || *c == pop3 {
+            continue;
+        }
+        let out = sh(c);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let want = if c.contains("/jmap/session") {
+            "urn:ietf:params:jmap:mail"
+        } else {
+            "Subject: first message"
+        };
+        assert!(
+            out.status.success() && text.contains(want),
+            "{c}\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        others += 1;
+    }
+    assert_eq!(others, 2, "the MMP and MEM commands:\n{printed}");
 
     let children = children_of(up.id());
     let status = stop_mailctl_up(&mut up);

@@ -331,15 +331,24 @@ assert b"\\Seen" in data[0], data
 unread = one(["Mailbox/get", {"accountId": "alice", "ids": [INBOX]}, "m"])[1]["list"][0]
 assert unread["totalEmails"] == 2 and unread["unreadEmails"] == 1 and unread["totalThreads"] == 1, unread
 
-# A mailbox made over JMAP is listed over IMAP; a move keeps the Email id.
-r = one(["Mailbox/set", {"accountId": "alice", "create": {"a": {"name": "Archive", "role": "archive"}}}, "m"])[1]
-ARCH = r["created"]["a"]["id"]
+# The default Archive is the one mailbox with that role (RFC 8621 2):
+# a second one is refused, and IMAP shows the role as \Archive.
+r = one(["Mailbox/query", {"accountId": "alice", "filter": {"role": "archive"}}, "q"])[1]
+assert len(r["ids"]) == 1, r
+r = one(["Mailbox/set", {"accountId": "alice", "create": {"a": {"name": "Old", "role": "archive"}}}, "m"])[1]
+assert r["notCreated"]["a"]["type"] == "invalidProperties" and r["notCreated"]["a"]["properties"] == ["role"], r
 typ, data = m.list()
 assert any(b"Archive" in l and b"\\Archive" in l for l in data), data
+
+# A mailbox made over JMAP is listed over IMAP; a move keeps the Email id.
+r = one(["Mailbox/set", {"accountId": "alice", "create": {"a": {"name": "Projects"}}}, "m"])[1]
+ARCH = r["created"]["a"]["id"]
+typ, data = m.list()
+assert any(b"Projects" in l for l in data), data
 s2 = state()
 r = one(["Email/set", {"accountId": "alice", "update": {first["id"]: {"mailboxIds": {ARCH: True}}}}, "s"])[1]
 assert first["id"] in r["updated"], r
-typ, data = m.status("Archive", "(MESSAGES)")
+typ, data = m.status("Projects", "(MESSAGES)")
 assert b"MESSAGES 1" in data[0], data
 mb = one(["Email/get", {"accountId": "alice", "ids": [first["id"]], "properties": ["mailboxIds", "keywords"]}, "g"])[1]["list"][0]
 assert mb["mailboxIds"] == {ARCH: True} and mb["keywords"] == {"$flagged": True}, mb
@@ -348,7 +357,7 @@ assert c["updated"] == [first["id"]] and not c["destroyed"] and not c["created"]
 
 # IMAP EXPUNGE -> JMAP destroyed; the query changes say so.
 s3 = state()
-m.select("Archive")
+m.select("Projects")
 m.uid("STORE", "1:*", "+FLAGS", "(\\Deleted)")
 m.expunge()
 c = changes(s3)

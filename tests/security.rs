@@ -210,10 +210,14 @@ fn open_relay_battery(up: &Up) {
 }
 
 /// A client whose AUTH failed is still unauthenticated: no relaying on
-/// submission, with or without implicit TLS (RFC 4954 4, 6).
+/// submission, with or without implicit TLS (RFC 4954 4, 6). And the
+/// relay's failed-login throttle spans connections and ports: the second
+/// failure for the same name, on another connection to the other port,
+/// waits twice as long (2 s, then 4 s with the default `[login_throttle]`).
 fn no_relaying_after_a_failed_auth(up: &Up) {
     // base64("\0alice@example.test\0wrong")
     let bad_plain = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==";
+    let mut took = Vec::new();
     for (key, mode) in [("submission", "starttls"), ("submissions", "implicit")] {
         let mut commands = vec!["EHLO!"];
         if mode == "starttls" {
@@ -225,7 +229,9 @@ fn no_relaying_after_a_failed_auth(up: &Up) {
             "RCPT TO:<victim@external.test>",
             "QUIT",
         ]);
+        let started = std::time::Instant::now();
         let replies = smtp(&up.addr(key), mode, &up.ca, &commands);
+        took.push(started.elapsed());
         let at = commands.iter().position(|c| *c == bad_plain).expect("auth");
         assert!(replies[at - 1].contains("AUTH"), "{key}: {replies:#?}");
         expect(
@@ -247,6 +253,10 @@ fn no_relaying_after_a_failed_auth(up: &Up) {
             &format!("{key}: RCPT without MAIL"),
         );
     }
+    assert!(
+        took[0] >= Duration::from_secs(2) && took[1] >= Duration::from_secs(4),
+        "failed AUTH not throttled across connections: {took:?}"
+    );
 }
 
 /// Credentials never travel in the clear: AUTH, LOGIN and USER/PASS are

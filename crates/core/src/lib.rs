@@ -15,6 +15,8 @@
 pub mod admin;
 pub mod cidr;
 pub mod config;
+pub mod conn_limit;
+pub mod date;
 pub mod grpc;
 pub mod listener;
 pub mod login_throttle;

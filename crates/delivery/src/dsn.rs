@@ -13,7 +13,7 @@
 //! delays (the MTA's default).
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use mail_mta::{Envelope, QueuedRecipient};
 
@@ -158,7 +158,7 @@ pub fn build(req: &DsnRequest<'_>) -> Option<Dsn> {
          \r\n",
         mta = req.reporting_mta,
         to = env.sender,
-        date = rfc5322_date(req.now),
+        date = mail_core::date::rfc5322(req.now),
     );
     // 1. The explanation for people.
     let _ = write!(
@@ -175,7 +175,7 @@ pub fn build(req: &DsnRequest<'_>) -> Option<Dsn> {
     if let Some(id) = &env.envid {
         let _ = write!(m, "Original-Envelope-Id: {}\r\n", clean(id));
     }
-    let _ = write!(m, "Arrival-Date: {}\r\n", rfc5322_date(env.received_at));
+    let _ = write!(m, "Arrival-Date: {}\r\n", mail_core::date::rfc5322(env.received_at));
     for r in &req.recipients {
         m.push_str("\r\n");
         let _ = write!(m, "Final-Recipient: rfc822; {}\r\n", r.address);
@@ -191,11 +191,11 @@ pub fn build(req: &DsnRequest<'_>) -> Option<Dsn> {
         if let Some(d) = &r.diagnostic {
             let _ = write!(m, "Diagnostic-Code: smtp; {}\r\n", clean(d));
         }
-        let _ = write!(m, "Last-Attempt-Date: {}\r\n", rfc5322_date(req.now));
+        let _ = write!(m, "Last-Attempt-Date: {}\r\n", mail_core::date::rfc5322(req.now));
         if r.action == Action::Delayed
             && let Some(until) = req.will_retry_until
         {
-            let _ = write!(m, "Will-Retry-Until: {}\r\n", rfc5322_date(until));
+            let _ = write!(m, "Will-Retry-Until: {}\r\n", mail_core::date::rfc5322(until));
         }
     }
     // 3. The original: headers, or everything with RET=FULL.
@@ -251,7 +251,7 @@ fn human_text(req: &DsnRequest<'_>) -> String {
     if let Some(mid) = &env.message_id {
         let _ = write!(t, "About your message {}\r\n", clean(mid));
     }
-    let _ = write!(t, "received {}:\r\n\r\n", rfc5322_date(env.received_at));
+    let _ = write!(t, "received {}:\r\n\r\n", mail_core::date::rfc5322(env.received_at));
     for r in &req.recipients {
         let what = match r.action {
             Action::Failed => "could not be delivered to",
@@ -271,7 +271,7 @@ fn human_text(req: &DsnRequest<'_>) -> String {
         let _ = write!(
             t,
             "\r\nDelivery will be retried until {}; you need not send it again.\r\n",
-            rfc5322_date(until)
+            mail_core::date::rfc5322(until)
         );
     }
     t
@@ -301,45 +301,6 @@ fn unique() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// `Sat, 28 Nov 2026 18:10:14 +0000` (RFC 5322 3.3), in UTC.
-pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        WD[days.rem_euclid(7) as usize],
-        d,
-        MON[(mo - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
 
 #[cfg(test)]
 mod tests;

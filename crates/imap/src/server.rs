@@ -30,6 +30,10 @@ pub struct LoginPolicy {
     /// Failed-login throttling across connections (per client address and
     /// name); without it, each failure waits `auth_failure_delay`.
     pub throttle: Option<Arc<mail_core::login_throttle::LoginThrottle>>,
+    /// Sessions per user, shared with the store's other IMAP and POP3
+    /// listeners: a login beyond the limit gets `NO [LIMIT]`. `None`: no
+    /// limit.
+    pub sessions_per_user: Option<Arc<mail_core::conn_limit::ConnLimit<String>>>,
 }
 
 /// What every session of one server shares.

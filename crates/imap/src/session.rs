@@ -104,6 +104,9 @@ pub struct Session {
     pub(crate) client: Option<std::net::SocketAddr>,
     /// The client asked for login referrals (RFC 2221) in its ID.
     pub(crate) referrals: bool,
+    /// This session's place in the per-user session limit, held until it
+    /// ends.
+    pub(crate) user_slot: Option<mail_core::conn_limit::Slot<String>>,
     continued: Option<usize>,
 }
 
@@ -124,6 +127,7 @@ impl Session {
             peer: None,
             client: None,
             referrals: false,
+            user_slot: None,
             continued: None,
         }
     }

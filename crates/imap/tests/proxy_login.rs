@@ -25,6 +25,7 @@ fn policy(dir: &std::path::Path, network: &str) -> mail_imap::LoginPolicy {
         })
         .expect("load"),
         throttle: None,
+        sessions_per_user: None,
     }
 }
 
@@ -240,4 +241,63 @@ async fn a_throttle_slows_failed_logins_and_locks_a_name_out() {
     let mut c = Raw::connect(s.addr).await;
     let r = c.cmd("e", "LOGIN bob bob-secret").await;
     assert!(last(&r).starts_with("e OK"), "{r:?}");
+}
+
+/// Sessions per user (issue 14 item 7): logins direct and through the
+/// proxy count alike; one beyond the limit gets `NO [LIMIT]` (RFC 5530 3)
+/// and the connection stays usable; a session that ends gives its place
+/// back.
+#[tokio::test]
+async fn sessions_per_user_are_limited_across_direct_and_proxied_logins() {
+    let limit = mail_core::conn_limit::ConnLimit::new(2);
+    let s = start_full(
+        false,
+        |_| {},
+        move |d| mail_imap::LoginPolicy {
+            sessions_per_user: Some(limit),
+            ..policy(d, "127.0.0.0/8")
+        },
+        users(),
+    )
+    .await;
+    let mut first = Raw::connect(s.addr).await;
+    let r = first.cmd("a", "LOGIN alice alice-secret").await;
+    assert!(last(&r).starts_with("a OK"), "{r:?}");
+    let mut second = Raw::connect(s.addr).await;
+    let r = second
+        .cmd(
+            "b",
+            &format!(
+                "AUTHENTICATE PLAIN {}",
+                plain("alice", "mmp", "pr0xy-secret")
+            ),
+        )
+        .await;
+    assert!(last(&r).starts_with("b OK"), "{r:?}");
+
+    let mut third = Raw::connect(s.addr).await;
+    let r = third.cmd("c", "LOGIN alice alice-secret").await;
+    assert_eq!(
+        last(&r),
+        "c NO [LIMIT] Too many sessions for this user; close one and try again"
+    );
+    // Not logged in, not closed: another user can log in on it.
+    let r = third.cmd("d", "LOGIN bob bob-secret").await;
+    assert!(last(&r).starts_with("d OK"), "{r:?}");
+
+    let r = first.cmd("e", "LOGOUT").await;
+    assert!(last(&r).starts_with("e OK"), "{r:?}");
+    drop(first);
+    let mut fourth = Raw::connect(s.addr).await;
+    // The ended session's place comes back once the server has closed
+    // it; retry for a moment rather than sleep.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = fourth.cmd("f", "LOGIN alice alice-secret").await;
+        if last(&r).starts_with("f OK") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "place never given back: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

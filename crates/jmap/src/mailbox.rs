@@ -450,23 +450,26 @@ async fn create_one(
     };
     let uid = ctx.acc.uid.clone();
     let f2 = full.clone();
-    let id = ctx
+    let created = ctx
         .shared
         .store
         .run(move |st| {
+            if role.is_some() && role_holder(st, &uid, role)?.is_some() {
+                return Ok(Err(role_taken()));
+            }
             st.create_mailbox(&uid, &f2, role)?;
             if subscribe {
                 st.subscribe(&uid, &MailboxPath::new(&uid, &f2))?;
             }
-            Ok(st
+            Ok(Ok(st
                 .mailbox_counters(&uid)?
                 .into_iter()
                 .find(|c| c.info.path.name == f2)
-                .map(|c| c.info.id))
+                .map(|c| c.info.id)))
         })
         .await
-        .map_err(|e| set_err(&e))?
-        .ok_or_else(|| SetError::new("serverFail", "created mailbox not found"))?;
+        .map_err(|e| set_err(&e))?;
+    let id = created?.ok_or_else(|| SetError::new("serverFail", "created mailbox not found"))?;
     Ok((
         mailbox_id(id),
         json!({
@@ -548,6 +551,12 @@ async fn update_one(
     ctx.shared
         .store
         .run(move |st| {
+            if let Some(r) = role
+                && r.is_some()
+                && role_holder(st, &uid, r)?.is_some_and(|holder| holder != current)
+            {
+                return Ok(Err(role_taken()));
+            }
             let mut name = current.clone();
             if let Some(n) = new_name.filter(|n| *n != current) {
                 st.rename_mailbox(&uid, &current, &n)?;
@@ -561,10 +570,29 @@ async fn update_one(
                 Some(false) => st.unsubscribe(&uid, &MailboxPath::new(&uid, &name))?,
                 None => {}
             }
-            Ok(())
+            Ok(Ok(()))
         })
         .await
-        .map_err(|e| set_err(&e))
+        .map_err(|e| set_err(&e))?
+}
+
+/// The mailbox that holds `role`, if any: RFC 8621 section 2 allows at
+/// most one per account, and clients rely on it to find "the" Sent or
+/// Drafts mailbox.
+fn role_holder(
+    st: &mail_store::Store,
+    uid: &str,
+    role: Option<SpecialUse>,
+) -> mail_store::Result<Option<String>> {
+    Ok(st
+        .mailbox_counters(uid)?
+        .into_iter()
+        .find(|c| c.info.special_use == role)
+        .map(|c| c.info.path.name))
+}
+
+fn role_taken() -> SetError {
+    SetError::invalid_properties(&["role"], "another mailbox already has this role")
 }
 
 async fn destroy_one(

@@ -756,6 +756,15 @@ pub fn try_it(layout_dir: &Path, endpoints: &BTreeMap<String, serde_json::Value>
             "curl --ssl-reqd --cacert {ca} -u {login} 'imap://{mmp}/INBOX;UID=1'"
         ));
     }
+    if let Some(mem) = get("mem_http") {
+        lines.push(format!(
+            "# ... or in a web browser through the MEM: https://{mem}/ as {to} (password {}); import {ca} as a CA first or the browser warns. Its JMAP API answers the same login:",
+            sh_quote(to_pw)
+        ));
+        lines.push(format!(
+            "curl --fail --cacert {ca} -u {login} https://{mem}/jmap/session"
+        ));
+    }
     lines.push(format!(
         "# Logs: {}/log; stop with Ctrl-C here.",
         layout_dir.display()

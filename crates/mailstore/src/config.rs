@@ -57,6 +57,17 @@ pub struct MailstoreConfig {
     /// failure then waits the protocol's `auth_failure_delay`).
     #[serde(default)]
     pub login_throttle: Option<mail_core::login_throttle::LoginThrottleConfig>,
+    /// Logged-in IMAP and POP3 sessions one user may hold at once, across
+    /// every listener of this store (direct and through the MMP alike); a
+    /// login beyond it is refused (`NO [LIMIT]`, `-ERR [IN-USE]`). A sync
+    /// client opens a few per device; a stolen password used from many
+    /// places, or a runaway client, opens many. 0: no limit.
+    #[serde(default = "default_max_sessions_per_user")]
+    pub max_sessions_per_user: u32,
+}
+
+fn default_max_sessions_per_user() -> u32 {
+    50
 }
 
 impl Validate for MailstoreConfig {

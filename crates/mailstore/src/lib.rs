@@ -81,6 +81,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         .login_throttle
         .as_ref()
         .map(|t| Arc::new(mail_core::login_throttle::LoginThrottle::new("store", t)));
+    // One count for IMAP, IMAPS, POP3 and POP3S: a user's sessions are
+    // theirs whichever port they came in on.
+    let sessions_per_user = (cfg.max_sessions_per_user > 0)
+        .then(|| mail_core::conn_limit::ConnLimit::new(cfg.max_sessions_per_user));
     let store_cfg = cfg.store.clone();
     let store = tokio::task::spawn_blocking(move || mail_store::Store::open(store_cfg))
         .await
@@ -103,6 +107,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
                 host: Some(cfg.host.clone()),
                 proxies: proxies.clone(),
                 throttle: throttle.clone(),
+                sessions_per_user: sessions_per_user.clone(),
             });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("imap", addr);
@@ -115,6 +120,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
                     host: Some(cfg.host.clone()),
                     proxies: proxies.clone(),
                     throttle: throttle.clone(),
+                    sessions_per_user: sessions_per_user.clone(),
                 });
             let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
             ctx.publish_port("imaps", addr);
@@ -127,6 +133,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         let maildrops = Arc::new(pop3::StoreMaildrops::new(store.clone(), directory.clone()));
         let server = mail_pop3::Pop3Server::new(p.clone(), auth.clone(), maildrops.clone())
             .with_proxies(proxies.clone());
+        let server = match &sessions_per_user {
+            Some(l) => server.with_sessions_per_user(l.clone()),
+            None => server,
+        };
         let server = match &throttle {
             Some(t) => server.with_throttle(t.clone()),
             None => server,
@@ -138,6 +148,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             c.listener = listener;
             let server =
                 mail_pop3::Pop3Server::new(c, auth, maildrops).with_proxies(proxies.clone());
+            let server = match &sessions_per_user {
+                Some(l) => server.with_sessions_per_user(l.clone()),
+                None => server,
+            };
             let server = match &throttle {
                 Some(t) => server.with_throttle(t.clone()),
                 None => server,

@@ -27,7 +27,6 @@ pub mod backend;
 pub mod config;
 pub mod error;
 mod imap;
-mod limits;
 mod login;
 mod metrics;
 mod pop3;
@@ -76,7 +75,7 @@ pub async fn start(cfg: MmpConfig, ctx: &Context) -> Result<(), Error> {
         backend: backend::Backend::new(&cfg.backend)?,
         throttle: LoginThrottle::new("mmp", &cfg.login_throttle),
         metrics: metrics::Metrics::new(),
-        per_ip: limits::PerIpLimit::new(cfg.limits.max_connections_per_ip),
+        per_ip: mail_core::conn_limit::ConnLimit::new(cfg.limits.max_connections_per_ip),
     });
     if let Some(front) = cfg.imap {
         let front = Arc::new(front);

@@ -19,7 +19,7 @@ use mail_directory::{AuthResult, Directory};
 use tokio::time::Instant;
 
 use crate::backend::{self, Backend, ClientInfo, Established};
-use crate::limits::PerIpLimit;
+use mail_core::conn_limit::ConnLimit;
 use crate::metrics::Metrics;
 use crate::route::{Protocol, Router};
 
@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) backend: Backend,
     pub(crate) throttle: LoginThrottle,
     pub(crate) metrics: Metrics,
-    pub(crate) per_ip: Arc<PerIpLimit>,
+    pub(crate) per_ip: Arc<ConnLimit<std::net::IpAddr>>,
 }
 
 /// Why a login did not reach a store.

@@ -3,7 +3,7 @@
 //! RFC 6531 (`ESMTPSA`, `UTF8SMTPS`...).
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// What goes into one Received header.
 pub(crate) struct Trace<'a> {
@@ -71,68 +71,14 @@ pub(crate) fn header(t: &Trace<'_>) -> Vec<u8> {
         let r: String = r.chars().filter(|c| !c.is_control()).collect();
         h.push_str(&format!("\r\n\tfor <{r}>"));
     }
-    h.push_str(&format!(";\r\n\t{}\r\n", rfc5322_date(t.at)));
+    h.push_str(&format!(";\r\n\t{}\r\n", mail_core::date::rfc5322(t.at)));
     h.into_bytes()
-}
-
-/// `Sat, 28 Nov 2026 17:52:40 +0000` (RFC 5322 3.3), in UTC.
-pub(crate) fn rfc5322_date(at: SystemTime) -> String {
-    let secs = at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    const DOW: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
-        DOW[days.rem_euclid(7) as usize],
-        d,
-        MON[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates() {
-        let at = |s| UNIX_EPOCH + Duration::from_secs(s);
-        assert_eq!(rfc5322_date(at(0)), "Thu, 1 Jan 1970 00:00:00 +0000");
-        assert_eq!(
-            rfc5322_date(at(951_782_400)),
-            "Tue, 29 Feb 2000 00:00:00 +0000"
-        );
-        assert_eq!(
-            rfc5322_date(at(1_795_888_360)),
-            "Sat, 28 Nov 2026 17:52:40 +0000"
-        );
-    }
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn header_names_protocol_and_cleans_client_text() {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mail_core::Shutdown;
 use mail_core::listener::{Conn, Handler, Listener};
+use mail_core::conn_limit::ConnLimit;
 use mail_core::trusted_proxy::TrustedProxies;
 use rustls::ServerConfig;
 use tracing::Instrument;
@@ -31,6 +32,9 @@ pub(crate) struct Shared<A, M> {
     pub(crate) proxies: TrustedProxies,
     /// Failed-login throttling across connections; none by default.
     pub(crate) throttle: Option<Arc<mail_core::login_throttle::LoginThrottle>>,
+    /// Logged-in sessions per account, shared with the process's other
+    /// listeners (IMAP included); none by default.
+    pub(crate) sessions_per_user: Option<Arc<ConnLimit<String>>>,
     /// Last successful login per account id, for LOGIN-DELAY.
     login_times: Mutex<HashMap<String, Instant>>,
 }
@@ -90,6 +94,7 @@ impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
                 metrics: Metrics::new(),
                 proxies: TrustedProxies::default(),
                 throttle: None,
+                sessions_per_user: None,
                 login_times: Mutex::new(HashMap::new()),
             }),
         }
@@ -105,6 +110,16 @@ impl<A: Authenticator, M: Maildrops> Pop3Server<A, M> {
         match Arc::get_mut(&mut self.shared) {
             Some(shared) => shared.throttle = Some(throttle),
             None => tracing::error!("POP3 throttle not applied: server already shared"),
+        }
+        self
+    }
+
+    /// Counts logged-in sessions per account in `limit` (shared with the
+    /// store's IMAP): a login beyond it gets `-ERR [IN-USE]`.
+    pub fn with_sessions_per_user(mut self, limit: Arc<ConnLimit<String>>) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.sessions_per_user = Some(limit),
+            None => tracing::error!("POP3 session limit not applied: server already shared"),
         }
         self
     }

@@ -155,3 +155,30 @@ async fn a_throttle_locks_a_name_out_across_connections() {
             .starts_with("+OK Logged in")
     );
 }
+
+/// Sessions per user (issue 14 item 7), counted with the store's IMAP in
+/// one table: while the user's IMAP sessions fill it, a POP3 login gets
+/// `-ERR [IN-USE]` (RFC 2449 8.1.1) and stays in AUTHORIZATION; once one
+/// ends, the login succeeds.
+#[tokio::test]
+async fn sessions_per_user_are_shared_with_imap() {
+    let limit = mail_core::conn_limit::ConnLimit::new(1);
+    let imap_session = limit.acquire("u-alice".to_string()).expect("slot");
+    let s = common::start_limited(limit.clone()).await;
+    let mut c = Raw::connect(s.addr).await;
+    c.ok("USER alice").await;
+    assert_eq!(
+        c.cmd("PASS secret").await,
+        "-ERR [IN-USE] Too many sessions for this user, close one and try again"
+    );
+    // Still in AUTHORIZATION: another account logs in on the same
+    // connection.
+    c.ok("USER bob").await;
+    assert!(c.cmd("PASS correct horse").await.starts_with("+OK Logged in"));
+    drop(imap_session);
+    let mut c = Raw::connect(s.addr).await;
+    c.ok("USER alice").await;
+    assert!(c.cmd("PASS secret").await.starts_with("+OK Logged in"));
+    assert_eq!(limit.held(&"u-alice".to_string()), 1);
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+}

@@ -55,6 +55,10 @@ pub struct RelayConfig {
     /// proxy name and secret (docs/relays.md).
     #[serde(default)]
     pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
+    /// Failed AUTH throttling across connections, per client address and
+    /// per name (mail_core::login_throttle; on with its defaults).
+    #[serde(default)]
+    pub login_throttle: mail_core::login_throttle::LoginThrottleConfig,
 }
 
 /// `[reprocess]`: the channel that expands groups, forwards and answers
@@ -113,6 +117,7 @@ impl Validate for RelayConfig {
         v.nested("delivery", &self.delivery);
         v.nested("reprocess", &self.reprocess);
         v.nested("proxy", &self.proxy);
+        v.nested("login_throttle", &self.login_throttle);
         let listeners = [
             ("smtp", &self.smtp),
             ("submission", &self.submission),

@@ -136,12 +136,17 @@ pub async fn start(cfg: RelayConfig, ctx: &Context) -> Result<Relay, Error> {
     };
     let proxies =
         mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
+    // One throttle for every AUTH port of this relay.
+    let throttle = Arc::new(mail_core::login_throttle::LoginThrottle::new(
+        "relay",
+        &cfg.login_throttle,
+    ));
     let submission_hooks = || {
         relay_hooks()
-            .with_authenticator(Arc::new(auth::DirectoryAuth::with_proxies(
-                directory.clone(),
-                proxies.clone(),
-            )))
+            .with_authenticator(Arc::new(
+                auth::DirectoryAuth::with_proxies(directory.clone(), proxies.clone())
+                    .with_throttle(throttle.clone()),
+            ))
             .with_senders(Arc::new(auth::DirectorySenders::new(directory.clone())))
     };
     if let Some(c) = &cfg.smtp {

@@ -282,6 +282,23 @@ impl Session {
                 _ => self.no(tag, None, text),
             };
         }
+        let mut slot = None;
+        if let Some(limit) = &self.shared.policy.sessions_per_user {
+            match limit.acquire(user.uid.clone()) {
+                Some(s) => slot = Some(s),
+                None => {
+                    self.shared.metrics.login("session_limit");
+                    tracing::warn!(user = %user.uid, client = ?self.client.or(self.peer), max = limit.max(),
+                        "login refused: too many sessions for this user");
+                    // RFC 5530 3: LIMIT, an operation that ran into a limit.
+                    return self.no(
+                        tag,
+                        Some(Code::Limit),
+                        "Too many sessions for this user; close one and try again",
+                    );
+                }
+            }
+        }
         let uid = user.uid.clone();
         let partition = user.partition.clone();
         let ensure_uid = uid.clone();
@@ -293,6 +310,7 @@ impl Session {
         {
             return self.store_no(tag, &e, false);
         }
+        self.user_slot = slot;
         self.shared.metrics.login("success");
         tracing::info!(user = %uid, client = ?self.client.or(self.peer), "logged in");
         let quota = QuotaLimits {

@@ -372,6 +372,23 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
                 ),
             );
         }
+        let mut slot = None;
+        if let Some(limit) = &self.shared.sessions_per_user {
+            match limit.acquire(account.id.clone()) {
+                Some(s) => slot = Some(s),
+                None => {
+                    self.shared.metrics.login("session_limit");
+                    tracing::warn!(account = %account.name, max = limit.max(), client = %self.client,
+                        "login refused: too many sessions for this user");
+                    // RFC 2449 8.1.1: IN-USE, the account is busy with
+                    // other sessions.
+                    return self.ok_err_code(
+                        RespCode::InUse,
+                        "Too many sessions for this user, close one and try again",
+                    );
+                }
+            }
+        }
         match self.shared.maildrops.open(&account).await {
             Ok(maildrop) => {
                 let count = maildrop.messages().len();
@@ -387,6 +404,7 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
                     account,
                     deleted: vec![false; count],
                     maildrop,
+                    _slot: slot,
                 }));
                 Flow::Continue
             }

@@ -68,6 +68,8 @@ struct Transaction<D> {
     account: Account,
     maildrop: D,
     deleted: Vec<bool>,
+    /// The session's place in the per-user session limit.
+    _slot: Option<mail_core::conn_limit::Slot<String>>,
 }
 
 /// Where the session is (RFC 1939 3).

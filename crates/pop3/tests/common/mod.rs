@@ -356,6 +356,26 @@ pub async fn start_throttled(throttle: Arc<mail_core::login_throttle::LoginThrot
     }
 }
 
+/// Starts a server counting logged-in sessions per account in `limit`.
+pub async fn start_limited(limit: Arc<mail_core::conn_limit::ConnLimit<String>>) -> Server {
+    let store = MemoryStore::new();
+    let shutdown = Shutdown::new();
+    let addr = Pop3Server::new(
+        config(|_| {}),
+        Arc::new(MemoryDirectory),
+        Arc::new(MemoryMaildrops(store.clone())),
+    )
+    .with_sessions_per_user(limit)
+    .serve(None, &shutdown)
+    .await
+    .expect("bind");
+    Server {
+        addr,
+        store,
+        shutdown,
+    }
+}
+
 pub async fn start(tune: impl FnOnce(&mut Pop3Config)) -> Server {
     start_with(config(tune), None).await
 }
