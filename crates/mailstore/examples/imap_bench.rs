@@ -79,6 +79,10 @@ struct Args {
     /// Measure the store straight, through `mmp` and through Dovecot's
     /// proxy instead of against Dovecot's own mail store.
     proxies: bool,
+    /// With `--proxies`: put Dovecot's own IMAP (Maildir) behind the
+    /// proxies instead of Tiermail's store (`--backend dovecot`); `mmp`
+    /// then logs in there as a Dovecot master user.
+    dovecot_backend: bool,
 }
 
 fn args() -> Result<Args, BoxError> {
@@ -91,6 +95,7 @@ fn args() -> Result<Args, BoxError> {
         dir: PathBuf::from("/var/tmp"),
         mbox: None,
         proxies: false,
+        dovecot_backend: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -104,10 +109,15 @@ fn args() -> Result<Args, BoxError> {
             "--dir" => a.dir = v()?.into(),
             "--mbox" => a.mbox = Some(v()?.into()),
             "--proxies" => a.proxies = true,
+            "--backend" => match v()?.as_str() {
+                "tiermail" => a.dovecot_backend = false,
+                "dovecot" => a.dovecot_backend = true,
+                other => return Err(format!("--backend {other}: tiermail or dovecot").into()),
+            },
             _ => {
                 return Err(format!(
                     "unknown argument {k}; usage: imap_bench [--seconds N] [--clients N] \
-                     [--messages N] [--idle N] [--per-command SECS] [--dir DIR] [--mbox FILE] [--proxies]"
+                     [--messages N] [--idle N] [--per-command SECS] [--dir DIR] [--mbox FILE] [--proxies [--backend tiermail|dovecot]]"
                 )
                 .into());
             }
@@ -137,14 +147,18 @@ fn main() -> Result<(), BoxError> {
     }
     let secret = work.path().join("mmp.secret");
     std::fs::write(&secret, format!("{MMP_SECRET}\n"))?;
-    let store = Server::tiermail(&work.path().join("tiermail"), users, &secret)?;
+    let store = if a.proxies && a.dovecot_backend {
+        Server::dovecot(&work.path().join("dovecot"), users, Some(MMP_SECRET))?
+    } else {
+        Server::tiermail(&work.path().join("tiermail"), users, &secret)?
+    };
     let store_addr = store.addr;
     let mut servers = vec![store];
     // Only for the idle-memory rows: Dovecot's proxy in its default
     // one-process-per-connection mode.
     let mut idle_only = Vec::new();
     if a.proxies {
-        let mmp = Server::mmp(&work.path().join("mmp"), &servers[0], users, &secret)?;
+        let mmp = Server::mmp(&work.path().join("mmp"), store_addr, users, &secret)?;
         servers.push(mmp);
         match Server::dovecot_proxy(
             &work.path().join("dovecot-proxy"),
@@ -156,7 +170,7 @@ fn main() -> Result<(), BoxError> {
             Err(e) => println!("dovecot proxy: not measured ({e})"),
         }
     } else {
-        match Server::dovecot(&work.path().join("dovecot"), users) {
+        match Server::dovecot(&work.path().join("dovecot"), users, None) {
             Ok(d) => servers.push(d),
             Err(e) => println!("dovecot: not measured ({e})"),
         }
@@ -180,8 +194,9 @@ fn main() -> Result<(), BoxError> {
     }
     if a.proxies {
         println!(
-            "(mmp and dovproxy relay to the tiermail store above; their CPU per operation \
-             counts the store's and the proxy's processes)"
+            "(mmp and dovproxy relay to the {} store above; their CPU per operation \
+             counts the store's and the proxy's processes)",
+            servers[0].name
         );
     }
 
@@ -330,7 +345,7 @@ fn main() -> Result<(), BoxError> {
             (after.rss_kib as f64 - half.rss_kib as f64) / second,
             after.processes
         );
-        if s.name != "tiermail" {
+        if s.name != "tiermail" || s.proxy {
             println!(
                 "{:<9} proportional set size (shared pages split between processes): \
                  {:.1} -> {:.1} MiB = {:.1} KiB/conn, 2nd half {:.1} KiB/conn",
@@ -907,6 +922,28 @@ fn appenduid(tagged: &str) -> Option<u32> {
 
 // ---------------------------------------------------------------- servers
 
+/// A file directory with testuser1..`users` (`{SSHA}` of [`PASSWORD`]) at
+/// `dir/directory.toml`.
+fn write_directory(dir: &Path, users: usize) -> Result<PathBuf, BoxError> {
+    use mail_directory::file::{Data, FileDirectory, FileUser};
+    let password =
+        mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
+    let data_path = dir.join("directory.toml");
+    let data = Data::single_domain(
+        DOMAIN,
+        (1..=users)
+            .map(|i| FileUser {
+                uid: format!("testuser{i}"),
+                mail: format!("testuser{i}@{DOMAIN}"),
+                password: Some(password.clone()),
+                ..FileUser::default()
+            })
+            .collect(),
+    );
+    FileDirectory::create(&data_path, &data)?;
+    Ok(data_path)
+}
+
 #[derive(Default, Clone, Copy)]
 struct Memory {
     rss_kib: u64,
@@ -976,24 +1013,9 @@ impl Server {
     /// The release `mailstore` with `[imap]` on a fixed loopback port,
     /// trusting an MMP on loopback with `secret` (`[proxy]`).
     fn tiermail(dir: &Path, users: usize, secret: &Path) -> Result<Self, BoxError> {
-        use mail_directory::file::{Data, FileDirectory, FileUser};
         let binary = sibling_binary("mailstore", "MAILSTORE_BIN")?;
         std::fs::create_dir_all(dir)?;
-        let password =
-            mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
-        let data_path = dir.join("directory.toml");
-        let data = Data::single_domain(
-            DOMAIN,
-            (1..=users)
-                .map(|i| FileUser {
-                    uid: format!("testuser{i}"),
-                    mail: format!("testuser{i}@{DOMAIN}"),
-                    password: Some(password.clone()),
-                    ..FileUser::default()
-                })
-                .collect(),
-        );
-        FileDirectory::create(&data_path, &data)?;
+        let data_path = write_directory(dir, users)?;
         let port = mail_testkit::free_port()?;
         let config = dir.join("mailstore.toml");
         std::fs::write(
@@ -1039,14 +1061,16 @@ impl Server {
         Ok(me)
     }
 
-    /// The release `mmp` in front of `store`: plain IMAP on a loopback
-    /// port (plaintext logins allowed, as at the store), the store's file
-    /// directory, every user routed to the store (`default_host`), the
-    /// trusted-proxy login with `secret`, no TLS on either hop and no
-    /// per-address connection limit (every client is 127.0.0.1).
-    fn mmp(dir: &Path, store: &Server, users: usize, secret: &Path) -> Result<Self, BoxError> {
+    /// The release `mmp` in front of the store at `store`: plain IMAP on
+    /// a loopback port (plaintext logins allowed, as at the store), a
+    /// file directory with the store's users and passwords, every user
+    /// routed to the store (`default_host`), the trusted-proxy login with
+    /// `secret`, no TLS on either hop and no per-address connection limit
+    /// (every client is 127.0.0.1).
+    fn mmp(dir: &Path, store: SocketAddr, users: usize, secret: &Path) -> Result<Self, BoxError> {
         let binary = sibling_binary("mmp", "MMP_BIN")?;
         std::fs::create_dir_all(dir)?;
+        let data_path = write_directory(dir, users)?;
         let port = mail_testkit::free_port()?;
         let config = dir.join("mmp.toml");
         std::fs::write(
@@ -1061,9 +1085,9 @@ impl Server {
                  [backend.hosts.\"localhost\"]\naddress = \"127.0.0.1\"\nimap_port = {store_port}\n\
                  [backend.dns]\nenabled = false\n\
                  [limits]\nmax_connections_per_ip = 0\n",
-                data = store.dir.join("directory.toml").display().to_string(),
+                data = data_path.display().to_string(),
                 secret = secret.display().to_string(),
-                store_port = store.addr.port(),
+                store_port = store.port(),
                 max = users + 100,
             ),
         )?;
@@ -1162,8 +1186,24 @@ impl Server {
 
     /// Dovecot's IMAP from a private configuration (mail_testkit's, as
     /// lmtp_bench's and smtp_bench's), with limits for `users` connections.
-    fn dovecot(dir: &Path, users: usize) -> Result<Self, BoxError> {
+    ///
+    /// With `master_secret`, `mmp` may log in as a Dovecot master user with
+    /// that password: SASL PLAIN with the user as authorization identity,
+    /// the MMP's trusted-proxy login (docs/mmp.md).
+    fn dovecot(dir: &Path, users: usize, master_secret: Option<&str>) -> Result<Self, BoxError> {
         let limit = users + 100;
+        let master = match master_secret {
+            Some(secret) => {
+                std::fs::create_dir_all(dir)?;
+                let masters = dir.join("masters");
+                std::fs::write(&masters, format!("mmp:{{PLAIN}}{secret}\n"))?;
+                format!(
+                    "passdb {{\n  driver = passwd-file\n  master = yes\n  args = scheme=PLAIN {}\n}}\n",
+                    masters.display()
+                )
+            }
+            None => String::new(),
+        };
         let config = DovecotConfig::new("tiermail-imap-bench")
             .protocol(Protocol::Imap)
             .test_users(users)
@@ -1173,7 +1213,7 @@ impl Server {
                 "disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
                  mail_max_userip_connections = {limit}\n\
                  default_client_limit = {client_limit}\n\
-                 service imap {{\n  process_limit = {limit}\n}}\n",
+                 service imap {{\n  process_limit = {limit}\n}}\n{master}",
                 client_limit = 4 * limit,
             ));
         let dovecot = Dovecot::start(dir, &config)?;
