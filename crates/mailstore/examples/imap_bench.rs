@@ -39,9 +39,11 @@
 //!
 //! With `--proxies` (issue 12) the same phases run against the store
 //! three ways instead: straight, through the release `mmp` (or `$MMP_BIN`;
-//! plain IMAP, the store's file directory, trusted-proxy login to the
-//! store) and through Dovecot's own `imap-login` proxy (`proxy=y host=
-//! port=` in a passwd-file passdb, high-performance mode; no local mail).
+//! plain IMAP, a file directory with the same users, trusted-proxy login
+//! to the store) and through Dovecot's own `imap-login` proxy (`proxy=y
+//! host= port=` in a passwd-file passdb, high-performance mode; no local
+//! mail). `--backend dovecot` puts Dovecot's IMAP behind both proxies
+//! instead of Tiermail's store (`mmp` logs in as a Dovecot master user).
 //! The store is populated once. CPU per operation counts the store's and
 //! the proxy's processes (the proxy's alone is printed too), and the
 //! idle-memory rows measure the proxy's processes only, Dovecot's proxy
