@@ -300,7 +300,7 @@ fn body_part(
         offsets: in_file.then_some(PartOffsets {
             header: u64::from(part.offset_header),
             body: start.min(end) as u64,
-            end: end.max(start) as u64,
+            end: end as u64,
         }),
     };
     if depth >= MAX_DEPTH {

@@ -51,6 +51,7 @@ mod quota;
 mod reconstruct;
 mod records;
 mod redelivery;
+mod sections;
 mod snapshot;
 mod types;
 
