@@ -163,3 +163,27 @@ fn old_rows_have_no_offsets() {
     assert!(!c.has_offsets());
     assert!(section_range(c.body.as_ref().unwrap(), 10, &[1], Kind::Whole).is_none());
 }
+
+/// Found by `fuzz/fuzz_targets/fetch_sections.rs`: nested message/rfc822
+/// parts with broken headers trip a `debug_assert!` inside mail-parser
+/// ("Invalid part ID, could not find multipart"). In a debug build that is
+/// a panic: it must stay inside `parse` (the message becomes one text
+/// part, `parse_failed`), and every section of the result must still be
+/// readable. Release builds (and the fuzzer, see fuzz/Cargo.toml) run
+/// mail-parser without its debug assertions and get its best-effort tree.
+#[test]
+fn a_panic_inside_mail_parser_stays_inside_parse() {
+    let raw = include_bytes!("data/fuzz-mail-parser-debug-assert.eml");
+    let c = parse(raw, &["subject".into()]);
+    assert!(c.has_offsets());
+    assert_eq!(c.headers, [("subject".to_string(), "hi".to_string())]);
+    sizes_agree(raw);
+    let root = c.body.as_ref().unwrap();
+    for path in [&[][..], &[1], &[2], &[1, 1], &[2, 1], &[2, 1, 1]] {
+        for kind in [Kind::Whole, Kind::Mime, Kind::Header, Kind::Text] {
+            if let Some(r) = section_range(root, raw.len() as u64, path, kind) {
+                assert!(r.start <= r.end && r.end <= raw.len() as u64);
+            }
+        }
+    }
+}

@@ -185,7 +185,15 @@ impl Session {
                     for mut e in entries {
                         let body = if needs_body {
                             let uid = e.entry.uid;
-                            e.cache = s.with_offsets(&h, uid, e.cache)?;
+                            if !e.cache.has_offsets() {
+                                // An old cache row: parsed again once. A
+                                // message file that cannot be read gives
+                                // NIL below, not a failed FETCH.
+                                match s.with_offsets(&h, uid, e.cache.clone()) {
+                                    Ok(c) => e.cache = c,
+                                    Err(err) => tracing::warn!(uid, error = %err, "cache upgrade"),
+                                }
+                            }
                             fetch_section::load(s, &h, uid, e.entry.size, &e.cache, &body_items)
                         } else {
                             Vec::new()
