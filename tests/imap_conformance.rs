@@ -677,7 +677,8 @@ def lit(data, item):
 /// RFC 3516 4.2 and 4.3 (RFC 9051 6.4.5 BINARY): BINARY returns the part
 /// after removing its Content-Transfer-Encoding — quoted-printable soft
 /// line breaks and escapes, base64 — and a partial counts octets of the
-/// decoded data; BINARY.SIZE is the size BINARY returns; NUL in the
+/// decoded data (RFC 2045 6.7 decoding rules); BINARY.SIZE is the size
+/// BINARY returns; NUL in the
 /// decoded data needs a literal8; an encoding the server cannot decode
 /// fails the command with `NO [UNKNOWN-CTE]`.
 #[test]
@@ -688,7 +689,7 @@ fn binary_decodes_quoted_printable_and_base64_parts() {
 mixed = (b'From: a@example.net\r\nSubject: binary\r\nMIME-Version: 1.0\r\n'
     b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
     b'--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-    b'Caf=C3=A9 soft=\r\nbreak, a =3D sign, and a long line that w=\r\nraps\r\n'
+    b'Caf=C3=A9 soft= \r\nbreak, a =3D sign,  \r\nand a line that w=\r\nraps\r\n'
     b'--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n'
     + base64.encodebytes(b'hello\x00world, binary data') +
     b'--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n`\r\nend\r\n'
@@ -717,7 +718,9 @@ R['single_lit'] = lit(single, 'BINARY[1]')
 R['body1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
 "#
     ));
-    let qp_text = "Café softbreak, a = sign, and a long line that wraps";
+    // RFC 2045 6.7 (3): the transport padding after a soft line break's
+    // `=` and trailing white space before a hard break are deleted.
+    let qp_text = "Café softbreak, a = sign,\r\nand a line that wraps";
     assert_eq!(
         r["qp_lit"],
         serde_json::json!(["", qp_text.len(), qp_text]),
@@ -728,7 +731,11 @@ R['body1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
     assert_eq!(r["qp_partial"], serde_json::json!(["", 10, "Café soft"]));
     assert_eq!(r["qp_partial2"], serde_json::json!(["", 5, "softb"]));
     let b64 = "hello\u{0}world, binary data";
-    assert_eq!(r["b64_lit"], serde_json::json!(["~", b64.len(), b64]), "{r:#}");
+    assert_eq!(
+        r["b64_lit"],
+        serde_json::json!(["~", b64.len(), b64]),
+        "{r:#}"
+    );
     has(&r, "b64", &format!("BINARY.SIZE[2] {}", b64.len()));
     assert_eq!(r["b64_partial"], serde_json::json!(["~", 4, "lo\u{0}w"]));
     for key in ["unknown", "unknown_size"] {
@@ -741,9 +748,13 @@ R['body1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
         serde_json::json!(["", "onetwo €\r\n".len(), "onetwo €\r\n"]),
         "{r:#}"
     );
-    has(&r, "single", &format!("BINARY.SIZE[1] {}", "onetwo €\r\n".len()));
+    has(
+        &r,
+        "single",
+        &format!("BINARY.SIZE[1] {}", "onetwo €\r\n".len()),
+    );
     let body1 = s(&r["body1"][2]);
-    assert!(body1.contains("soft=\r\nbreak"), "{body1}");
+    assert!(body1.contains("soft= \r\nbreak"), "{body1}");
 }
 
 /// RFC 3501 6.4.5 (RFC 9051 6.4.5): for a part of type message/rfc822,
@@ -779,7 +790,10 @@ R['bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
 "#
     ));
     let want = [
-        ("1.1.HEADER", "From: one@example.net\r\nSubject: first digested\r\n\r\n"),
+        (
+            "1.1.HEADER",
+            "From: one@example.net\r\nSubject: first digested\r\n\r\n",
+        ),
         ("1.1.TEXT", "first body"),
         (
             "1.2.HEADER",
@@ -792,12 +806,18 @@ R['bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
             "2.HEADER",
             "From: fw@example.net\r\nSubject: forwarded\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n",
         ),
-        ("2.MIME", "Content-Type: message/rfc822\r\nContent-Description: forwarded\r\n\r\n"),
+        (
+            "2.MIME",
+            "Content-Type: message/rfc822\r\nContent-Description: forwarded\r\n\r\n",
+        ),
         ("2.1", "plain text"),
         ("2.2", "<p>html</p>"),
         ("2.2.MIME", "Content-Type: text/html\r\n\r\n"),
         ("2.HEADER.FIELDS (SUBJECT)", "Subject: forwarded\r\n\r\n"),
-        ("1.1.HEADER.FIELDS.NOT (FROM)", "Subject: first digested\r\n\r\n"),
+        (
+            "1.1.HEADER.FIELDS.NOT (FROM)",
+            "Subject: first digested\r\n\r\n",
+        ),
     ];
     for (sec, text) in want {
         assert_eq!(
@@ -811,8 +831,14 @@ R['bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
         text.starts_with("--alt\r\n") && text.contains("<p>html</p>"),
         "{text}"
     );
-    // The digest's parts are message/rfc822 in BODYSTRUCTURE as well.
+    // The digest's parts are message/rfc822 in BODYSTRUCTURE as well, and
+    // the sizes of the parts inside the rfc822 part are those of BODY[2.n].
     let bs = s(&r["bs"]);
+    assert!(
+        bs.contains("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 10 ")
+            && bs.contains("(\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 11 "),
+        "{bs}"
+    );
     assert_eq!(bs.matches("(\"MESSAGE\" \"RFC822\"").count(), 3, "{bs}");
     assert!(bs.contains("\"first digested\""), "{bs}");
 }

@@ -42,7 +42,10 @@ mod tests {
             decode(b"a=3Db=\r\nc=\r\n", &Cte::QuotedPrintable).unwrap(),
             b"a=bc"
         );
-        assert_eq!(decode(b"AAEC\r\nAw==\r\n", &Cte::Base64).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(
+            decode(b"AAEC\r\nAw==\r\n", &Cte::Base64).unwrap(),
+            [0, 1, 2, 3]
+        );
         assert_eq!(decode(b"x=ZZ", &Cte::QuotedPrintable).unwrap(), b"x=ZZ");
         assert!(decode(b"x", &Cte::Unknown("x-uue".into())).is_err());
     }

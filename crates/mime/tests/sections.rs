@@ -58,17 +58,26 @@ const MIXED: &[u8] = b"From: a@b\r\nSubject: hi\r\nContent-Type: multipart/mixed
 #[test]
 fn multipart_with_a_message_holding_a_multipart() {
     assert_eq!(s(MIXED, &[1], Kind::Whole), "hello");
-    assert_eq!(s(MIXED, &[1], Kind::Mime), "Content-Type: text/plain\r\n\r\n");
+    assert_eq!(
+        s(MIXED, &[1], Kind::Mime),
+        "Content-Type: text/plain\r\n\r\n"
+    );
     assert_eq!(
         s(MIXED, &[2], Kind::Header),
         "Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
     );
-    assert_eq!(s(MIXED, &[2], Kind::Mime), "Content-Type: message/rfc822\r\n\r\n");
+    assert_eq!(
+        s(MIXED, &[2], Kind::Mime),
+        "Content-Type: message/rfc822\r\n\r\n"
+    );
     assert!(s(MIXED, &[2], Kind::Text).starts_with("--YY\r\n"));
     assert!(s(MIXED, &[2], Kind::Whole).starts_with("Subject: inner\r\n"));
     assert_eq!(s(MIXED, &[2, 1], Kind::Whole), "inner text");
     assert_eq!(s(MIXED, &[2, 2], Kind::Whole), "<p>inner</p>");
-    assert_eq!(s(MIXED, &[2, 2], Kind::Mime), "Content-Type: text/html\r\n\r\n");
+    assert_eq!(
+        s(MIXED, &[2, 2], Kind::Mime),
+        "Content-Type: text/html\r\n\r\n"
+    );
     assert!(sec(MIXED, &[2, 3], Kind::Whole).is_none());
     assert!(sec(MIXED, &[1, 1], Kind::Whole).is_none());
     assert!(sec(MIXED, &[1], Kind::Header).is_none());
@@ -100,10 +109,16 @@ fn digest_parts_are_messages() {
     let c = parse(raw, &[]);
     let d = &c.body.as_ref().unwrap().parts[0];
     assert_eq!(d.subtype, "digest");
-    assert_eq!((d.parts[0].media_type.as_str(), d.parts[0].subtype.as_str()), ("message", "rfc822"));
+    assert_eq!(
+        (d.parts[0].media_type.as_str(), d.parts[0].subtype.as_str()),
+        ("message", "rfc822")
+    );
     assert_eq!(s(raw, &[1, 1], Kind::Header), "Subject: one\r\n\r\n");
     assert_eq!(s(raw, &[1, 1], Kind::Text), "first");
-    assert_eq!(s(raw, &[1, 2], Kind::Header), "Subject: two\r\nFrom: b@c\r\n\r\n");
+    assert_eq!(
+        s(raw, &[1, 2], Kind::Header),
+        "Subject: two\r\nFrom: b@c\r\n\r\n"
+    );
     assert_eq!(s(raw, &[1, 2], Kind::Text), "second");
     assert_eq!(s(raw, &[1, 2, 1], Kind::Whole), "second");
     assert_eq!(s(raw, &[1, 2], Kind::Mime), "\r\n");

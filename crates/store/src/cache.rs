@@ -3,4 +3,6 @@
 //! ENVELOPE/BODYSTRUCTURE and header SEARCH never open the message file
 //! and FETCH sections are byte ranges of it.
 
-pub use mail_mime::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse};
+pub use mail_mime::{
+    BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse,
+};

@@ -84,7 +84,10 @@ mod tests {
         let inbox = store
             .open_mailbox("alice", &MailboxPath::inbox("alice"))
             .unwrap();
-        let row = store.fetch_cached(&inbox, &UidSet::all()).unwrap().remove(0);
+        let row = store
+            .fetch_cached(&inbox, &UidSet::all())
+            .unwrap()
+            .remove(0);
         assert!(row.cache.has_offsets());
         // Write it back as an older version did: no offsets anywhere.
         let mut json = serde_json::to_value(&row.cache).unwrap();
@@ -104,7 +107,10 @@ mod tests {
             .commit(vec![Op::put_json(Cf::Cache, k, &json)], Vec::new())
             .wait()
             .unwrap();
-        let old = store.fetch_cached(&inbox, &UidSet::all()).unwrap().remove(0);
+        let old = store
+            .fetch_cached(&inbox, &UidSet::all())
+            .unwrap()
+            .remove(0);
         assert!(!old.cache.has_offsets());
         assert_eq!(old.cache.body, {
             let mut b = row.cache.body.clone().unwrap();
@@ -112,15 +118,19 @@ mod tests {
             b.parts.iter_mut().for_each(|p| p.offsets = None);
             Some(b)
         });
-        let fresh = store.with_offsets(&inbox, row.entry.uid, old.cache).unwrap();
+        let fresh = store
+            .with_offsets(&inbox, row.entry.uid, old.cache)
+            .unwrap();
         assert_eq!(fresh, row.cache);
         // Stored: the next FETCH does not parse again.
-        let again = store.fetch_cached(&inbox, &UidSet::all()).unwrap().remove(0);
+        let again = store
+            .fetch_cached(&inbox, &UidSet::all())
+            .unwrap()
+            .remove(0);
         assert!(again.cache.has_offsets());
         let root = again.cache.body.as_ref().unwrap();
         let ranges = [
-            mail_mime::section_range(root, raw.len() as u64, &[2], mail_mime::Kind::Whole)
-                .unwrap(),
+            mail_mime::section_range(root, raw.len() as u64, &[2], mail_mime::Kind::Whole).unwrap(),
             0..5,
             90..1000,
         ];

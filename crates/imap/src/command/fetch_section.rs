@@ -98,7 +98,8 @@ pub(super) fn load(
     items: &[FetchAttr],
 ) -> Vec<Option<Data>> {
     let root = cache.body.as_ref();
-    let section = |path: &[u32], k: Kind| root.and_then(|r| mail_mime::section_range(r, size, path, k));
+    let section =
+        |path: &[u32], k: Kind| root.and_then(|r| mail_mime::section_range(r, size, path, k));
     let mut ranges = Vec::new();
     // Per item: None (not a body item), Err(answer without reading), or
     // Ok((index into `ranges`, plan)).
@@ -174,10 +175,7 @@ pub(super) fn load(
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(uid, error = %e, "cannot read message file for FETCH");
-                return plans
-                    .into_iter()
-                    .map(|p| p.map(|_| Data::Nil))
-                    .collect();
+                return plans.into_iter().map(|p| p.map(|_| Data::Nil)).collect();
             }
         }
     };

@@ -152,25 +152,24 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
         K::Cc(s) => addr_match(&env.cc, s),
         K::Bcc(s) => addr_match(&env.bcc, s),
         K::Subject(s) => env.subject.as_deref().is_some_and(|x| contains(x, s)),
-        K::Header(field, s) if cached(ctx.kept, field) => m
-            .c
-            .cache
-            .headers
-            .iter()
-            .any(|(n, v)| n.eq_ignore_ascii_case(field) && (s.is_empty() || contains(v, s))),
+        K::Header(field, s) if cached(ctx.kept, field) => {
+            m.c.cache
+                .headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(field) && (s.is_empty() || contains(v, s)))
+        }
         K::Header(field, s) => m.body.as_deref().is_some_and(|b| {
             mail_mime::values(b, field)
                 .iter()
                 .any(|v| s.is_empty() || contains(v, s))
         }),
         K::Body(s) => m.body.as_deref().is_some_and(|b| {
-            let start = m
-                .c
-                .cache
-                .body
-                .as_ref()
-                .and_then(|r| r.offsets)
-                .map_or(0, |o| o.body as usize);
+            let start =
+                m.c.cache
+                    .body
+                    .as_ref()
+                    .and_then(|r| r.offsets)
+                    .map_or(0, |o| o.body as usize);
             bytes_contain(b.get(start..).unwrap_or_default(), s)
         }),
         K::Text(s) => m.body.as_deref().is_some_and(|b| bytes_contain(b, s)),
