@@ -235,10 +235,12 @@ impl Session {
                 };
                 let mut out = Vec::with_capacity(rows.len());
                 for mut c in rows {
-                    if need_body && need_cache && !c.cache.has_offsets() {
-                        if let Ok(fresh) = s.with_offsets(&handle, c.entry.uid, c.cache.clone()) {
-                            c.cache = fresh;
-                        }
+                    if need_body
+                        && need_cache
+                        && !c.cache.has_offsets()
+                        && let Ok(fresh) = s.with_offsets(&handle, c.entry.uid, c.cache.clone())
+                    {
+                        c.cache = fresh;
                     }
                     let body = if need_body {
                         s.read_message(&handle, c.entry.uid).ok()
