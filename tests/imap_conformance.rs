@@ -901,7 +901,7 @@ fn part_numbers_follow_bodystructure_on_plain_nested_and_malformed_mail() {
     let store = Store::start();
     let r = store.python(&format!(
         r#"{PARTS}
-plain = b'From: a@example.net\r\nSubject: plain\r\n\r\njust a body\r\n'
+one_part = b'From: a@example.net\r\nSubject: plain\r\n\r\njust a body\r\n'
 nested = (b'From: a@example.net\r\nSubject: nested\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n'
     b'--a\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n'
     b'--b\r\n\r\nplain alt\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>alt</b>\r\n--b--\r\n'
@@ -909,7 +909,7 @@ nested = (b'From: a@example.net\r\nSubject: nested\r\nContent-Type: multipart/mi
 broken = (b'From: a@example.net\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=never\r\n\r\n'
     b'--other\r\n\r\nnot a part of this message\r\n')
 m = connect()
-for msg in (plain, nested, broken):
+for msg in (one_part, nested, broken):
     append(m, msg)
 raw(m, 'SELECT INBOX')
 R['plain1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
