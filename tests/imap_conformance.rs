@@ -624,3 +624,324 @@ p.quit()
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("TLS is required"), "{err}");
 }
+
+/// Python helpers for FETCH of MIME parts: `append(m, msg, lit8)` APPENDs
+/// bytes with a synchronizing literal (`~{n}` when `lit8`, RFC 3516 4.4);
+/// `rawb(m, cmd)` is the whole response as bytes (literals and literal8
+/// read by their length); `lit(resp, item)` is the literal after `item`
+/// as [`~` or ``, length, data as UTF-8], `litb` the same with raw data;
+/// `txt(m, cmd)` the response as text.
+const PARTS: &str = r#"
+def append(m, msg, lit8=False):
+    tag = m._new_tag().decode()
+    m.send(('%s APPEND INBOX %s{%d}\r\n' % (tag, '~' if lit8 else '', len(msg))).encode())
+    out = [line(m)]
+    assert out[0].startswith('+'), out
+    m.send(msg + b'\r\n')
+    while True:
+        s = line(m)
+        out.append(s)
+        if s.startswith(tag + ' '):
+            return out
+
+def rawb(m, cmd):
+    tag = m._new_tag()
+    m.send(tag + b' ' + cmd.encode() + b'\r\n')
+    out = b''
+    while True:
+        l = m.readline()
+        if not l:
+            raise EOFError('connection closed')
+        out += l
+        mo = re.search(rb'\{(\d+)\}\r\n$', l)
+        if mo:
+            out += m.read(int(mo.group(1)))
+        elif l.startswith(tag + b' '):
+            return out
+
+def txt(m, cmd):
+    return rawb(m, cmd).decode('utf-8', 'replace')
+
+def litb(data, item):
+    mo = re.search(re.escape(item.encode()) + rb' (~?)\{(\d+)\}\r\n', data)
+    if not mo:
+        return None
+    n = int(mo.group(2))
+    return [mo.group(1).decode(), n, data[mo.end():mo.end() + n]]
+
+def lit(data, item):
+    x = litb(data, item)
+    return x and [x[0], x[1], x[2].decode('utf-8', 'replace')]
+"#;
+
+/// RFC 3516 4.2 and 4.3 (RFC 9051 6.4.5 BINARY): BINARY returns the part
+/// after removing its Content-Transfer-Encoding — quoted-printable soft
+/// line breaks and escapes, base64 — and a partial counts octets of the
+/// decoded data (RFC 2045 6.7 decoding rules); BINARY.SIZE is the size
+/// BINARY returns; NUL in the
+/// decoded data needs a literal8; an encoding the server cannot decode
+/// fails the command with `NO [UNKNOWN-CTE]`.
+#[test]
+fn binary_decodes_quoted_printable_and_base64_parts() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PARTS}
+mixed = (b'From: a@example.net\r\nSubject: binary\r\nMIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+    b'--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    b'Caf=C3=A9 soft= \r\nbreak, a =3D sign,  \r\nand a line that w=\r\nraps\r\n'
+    b'--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    + base64.encodebytes(b'hello\x00world, binary data') +
+    b'--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n`\r\nend\r\n'
+    b'--b1--\r\n')
+single = (b'From: a@example.net\r\nSubject: qp\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n'
+    b'one=\r\ntwo =E2=82=AC\r\n')
+m = connect()
+append(m, mixed)
+append(m, single)
+raw(m, 'SELECT INBOX')
+qp = rawb(m, 'FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])')
+R['qp'] = qp.decode('utf-8', 'replace')
+R['qp_lit'] = lit(qp, 'BINARY[1]')
+R['qp_partial'] = lit(rawb(m, 'FETCH 1 (BINARY.PEEK[1]<0.10>)'), 'BINARY[1]<0>')
+R['qp_partial2'] = lit(rawb(m, 'FETCH 1 (BINARY.PEEK[1]<6.5>)'), 'BINARY[1]<6>')
+b64 = rawb(m, 'FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])')
+R['b64'] = b64.decode('utf-8', 'replace')
+R['b64_lit'] = lit(b64, 'BINARY[2]')
+R['b64_partial'] = lit(rawb(m, 'FETCH 1 (BINARY.PEEK[2]<3.4>)'), 'BINARY[2]<3>')
+R['unknown'] = txt(m, 'FETCH 1 (BINARY.PEEK[3])')
+R['unknown_size'] = txt(m, 'FETCH 1 (BINARY.SIZE[3])')
+single = rawb(m, 'FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1])')
+R['single'] = single.decode('utf-8', 'replace')
+R['single_lit'] = lit(single, 'BINARY[1]')
+# BODY[1] is the part as stored (RFC 3501 6.4.5), undecoded.
+R['body1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
+"#
+    ));
+    // RFC 2045 6.7 (3): the transport padding after a soft line break's
+    // `=` and trailing white space before a hard break are deleted.
+    let qp_text = "Café softbreak, a = sign,\r\nand a line that wraps";
+    assert_eq!(
+        r["qp_lit"],
+        serde_json::json!(["", qp_text.len(), qp_text]),
+        "{r:#}"
+    );
+    has(&r, "qp", &format!("BINARY.SIZE[1] {}", qp_text.len()));
+    // Ten octets of the decoded data: "Café" has a two-octet é.
+    assert_eq!(r["qp_partial"], serde_json::json!(["", 10, "Café soft"]));
+    assert_eq!(r["qp_partial2"], serde_json::json!(["", 5, "softb"]));
+    let b64 = "hello\u{0}world, binary data";
+    assert_eq!(
+        r["b64_lit"],
+        serde_json::json!(["~", b64.len(), b64]),
+        "{r:#}"
+    );
+    has(&r, "b64", &format!("BINARY.SIZE[2] {}", b64.len()));
+    assert_eq!(r["b64_partial"], serde_json::json!(["~", 4, "lo\u{0}w"]));
+    for key in ["unknown", "unknown_size"] {
+        let text = s(&r[key]);
+        let tagged = text.lines().last().unwrap_or_default();
+        assert!(tagged.contains(" NO [UNKNOWN-CTE]"), "{key}: {text}");
+    }
+    assert_eq!(
+        r["single_lit"],
+        serde_json::json!(["", "onetwo €\r\n".len(), "onetwo €\r\n"]),
+        "{r:#}"
+    );
+    has(
+        &r,
+        "single",
+        &format!("BINARY.SIZE[1] {}", "onetwo €\r\n".len()),
+    );
+    let body1 = s(&r["body1"][2]);
+    assert!(body1.contains("soft= \r\nbreak"), "{body1}");
+}
+
+/// RFC 3501 6.4.5 (RFC 9051 6.4.5): for a part of type message/rfc822,
+/// HEADER, TEXT, HEADER.FIELDS and sub-part numbers refer to the
+/// encapsulated message and MIME to the part's own header; RFC 2046 5.1.5:
+/// the parts of a multipart/digest are message/rfc822 unless they say
+/// otherwise, and RFC 3501 7.4.2 BODYSTRUCTURE shows them so.
+#[test]
+fn header_and_text_of_digest_and_rfc822_parts_are_the_inner_message() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PARTS}
+msg = (b'From: a@example.net\r\nSubject: outer\r\nMIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/mixed; boundary="out"\r\n\r\n'
+    b'--out\r\nContent-Type: multipart/digest; boundary="dig"\r\n\r\n'
+    b'--dig\r\n\r\nFrom: one@example.net\r\nSubject: first digested\r\n\r\nfirst body\r\n'
+    b'--dig\r\n\r\nFrom: two@example.net\r\nSubject: second digested\r\n\r\nsecond body\r\n'
+    b'--dig--\r\n\r\n'
+    b'--out\r\nContent-Type: message/rfc822\r\nContent-Description: forwarded\r\n\r\n'
+    b'From: fw@example.net\r\nSubject: forwarded\r\nContent-Type: multipart/alternative; boundary="alt"\r\n\r\n'
+    b'--alt\r\nContent-Type: text/plain\r\n\r\nplain text\r\n'
+    b'--alt\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n'
+    b'--alt--\r\n\r\n'
+    b'--out--\r\n')
+m = connect()
+append(m, msg)
+raw(m, 'SELECT INBOX')
+for sec in ['1.1.HEADER', '1.1.TEXT', '1.2.HEADER', '1.2.TEXT', '1.2.1', '1.2.MIME',
+            '2.HEADER', '2.TEXT', '2.MIME', '2.1', '2.2', '2.2.MIME',
+            '2.HEADER.FIELDS (SUBJECT)', '1.1.HEADER.FIELDS.NOT (FROM)']:
+    R[sec] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[%s])' % sec), 'BODY[%s]' % sec)
+R['bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
+"#
+    ));
+    let want = [
+        (
+            "1.1.HEADER",
+            "From: one@example.net\r\nSubject: first digested\r\n\r\n",
+        ),
+        ("1.1.TEXT", "first body"),
+        (
+            "1.2.HEADER",
+            "From: two@example.net\r\nSubject: second digested\r\n\r\n",
+        ),
+        ("1.2.TEXT", "second body"),
+        ("1.2.1", "second body"),
+        ("1.2.MIME", "\r\n"),
+        (
+            "2.HEADER",
+            "From: fw@example.net\r\nSubject: forwarded\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n",
+        ),
+        (
+            "2.MIME",
+            "Content-Type: message/rfc822\r\nContent-Description: forwarded\r\n\r\n",
+        ),
+        ("2.1", "plain text"),
+        ("2.2", "<p>html</p>"),
+        ("2.2.MIME", "Content-Type: text/html\r\n\r\n"),
+        ("2.HEADER.FIELDS (SUBJECT)", "Subject: forwarded\r\n\r\n"),
+        (
+            "1.1.HEADER.FIELDS.NOT (FROM)",
+            "Subject: first digested\r\n\r\n",
+        ),
+    ];
+    for (sec, text) in want {
+        assert_eq!(
+            r[sec],
+            serde_json::json!(["", text.len(), text]),
+            "BODY[{sec}]: {r:#}"
+        );
+    }
+    let text = s(&r["2.TEXT"][2]);
+    assert!(
+        text.starts_with("--alt\r\n") && text.contains("<p>html</p>"),
+        "{text}"
+    );
+    // The digest's parts are message/rfc822 in BODYSTRUCTURE as well, and
+    // the sizes of the parts inside the rfc822 part are those of BODY[2.n].
+    let bs = s(&r["bs"]);
+    assert!(
+        bs.contains("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 10 ")
+            && bs.contains("(\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 11 "),
+        "{bs}"
+    );
+    assert_eq!(bs.matches("(\"MESSAGE\" \"RFC822\"").count(), 3, "{bs}");
+    assert!(bs.contains("\"first digested\""), "{bs}");
+}
+
+/// RFC 3516 4.4 and 6: a message APPENDed as a literal8 keeps its binary
+/// content; FETCH BODY returns each part in the format BODYSTRUCTURE
+/// describes (as many octets as its size says, a zero-length part as the
+/// empty literal `{0}`), and BINARY the same octets, in a literal8 when
+/// they hold NUL (RFC 3516 4.3).
+#[test]
+fn binary_appended_parts_fetch_as_bodystructure_describes_them() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PARTS}
+payload = bytes(range(0, 256)).replace(b'\r', b'').replace(b'\n', b'')
+msg = (b'From: a@example.net\r\nSubject: binary append\r\nMIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/mixed; boundary="bin"\r\n\r\n'
+    b'--bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'
+    + payload +
+    b'\r\n--bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'
+    b'\r\n--bin--\r\n')
+m = connect()
+R['append'] = append(m, msg, lit8=True)
+raw(m, 'SELECT INBOX')
+R['bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
+f = rawb(m, 'FETCH 1 (BODY.PEEK[1] BODY.PEEK[2] BINARY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[1] BINARY.SIZE[2])')
+R['fetch'] = f.decode('utf-8', 'replace')
+R['body1'] = lit(f, 'BODY[1]')
+R['body2'] = lit(f, 'BODY[2]')
+R['bin1'] = lit(f, 'BINARY[1]')
+R['bin2'] = lit(f, 'BINARY[2]')
+R['payload_len'] = len(payload)
+R['payload_ok'] = [litb(f, 'BODY[1]')[2] == payload, litb(f, 'BINARY[1]')[2] == payload]
+"#
+    ));
+    has(&r, "append", "OK [APPENDUID");
+    let n = r["payload_len"].as_u64().expect("len");
+    let bs = s(&r["bs"]);
+    assert!(
+        bs.contains(&format!("\"BINARY\" {n} NIL")) && bs.contains("\"BINARY\" 0 NIL"),
+        "{bs}"
+    );
+    assert_eq!(r["body1"][1], serde_json::json!(n), "{r:#}");
+    assert_eq!(r["payload_ok"], serde_json::json!([true, true]), "{r:#}");
+    // The zero-length part: the empty literal, not a quoted "".
+    assert_eq!(r["body2"], serde_json::json!(["", 0, ""]), "{r:#}");
+    assert_eq!(r["bin1"][0], serde_json::json!("~"), "{r:#}");
+    assert_eq!(r["bin1"][1], serde_json::json!(n), "{r:#}");
+    assert_eq!(r["bin2"], serde_json::json!(["", 0, ""]), "{r:#}");
+    has(&r, "fetch", &format!("BINARY.SIZE[1] {n}"));
+    has(&r, "fetch", "BINARY.SIZE[2] 0");
+}
+
+/// RFC 3501 6.4.5 with 7.4.2: part numbers are those BODYSTRUCTURE shows —
+/// a message that is not multipart has one part, BODY[1] its body; nested
+/// multiparts number depth first; a multipart whose boundary never comes
+/// is one text part in BODYSTRUCTURE and in FETCH alike.
+#[test]
+fn part_numbers_follow_bodystructure_on_plain_nested_and_malformed_mail() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PARTS}
+one_part = b'From: a@example.net\r\nSubject: plain\r\n\r\njust a body\r\n'
+nested = (b'From: a@example.net\r\nSubject: nested\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n'
+    b'--a\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n'
+    b'--b\r\n\r\nplain alt\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>alt</b>\r\n--b--\r\n'
+    b'--a\r\n\r\nlast part\r\n--a--\r\n')
+broken = (b'From: a@example.net\r\nSubject: broken\r\nContent-Type: multipart/mixed; boundary=never\r\n\r\n'
+    b'--other\r\n\r\nnot a part of this message\r\n')
+m = connect()
+for msg in (one_part, nested, broken):
+    append(m, msg)
+raw(m, 'SELECT INBOX')
+R['plain1'] = lit(rawb(m, 'FETCH 1 (BODY.PEEK[1])'), 'BODY[1]')
+R['plain_bs'] = txt(m, 'FETCH 1 (BODYSTRUCTURE)')
+for sec in ['1.1', '1.2', '2', '1.2.MIME']:
+    R['nested ' + sec] = lit(rawb(m, 'FETCH 2 (BODY.PEEK[%s])' % sec), 'BODY[%s]' % sec)
+R['nested_bs'] = txt(m, 'FETCH 2 (BODYSTRUCTURE)')
+R['broken_bs'] = txt(m, 'FETCH 3 (BODYSTRUCTURE)')
+R['broken1'] = lit(rawb(m, 'FETCH 3 (BODY.PEEK[1])'), 'BODY[1]')
+"#
+    ));
+    assert_eq!(r["plain1"], serde_json::json!(["", 13, "just a body\r\n"]));
+    has(&r, "plain_bs", "(\"TEXT\" \"PLAIN\"");
+    has(&r, "plain_bs", "\"7BIT\" 13 1");
+    for (sec, text) in [
+        ("1.1", "plain alt"),
+        ("1.2", "<b>alt</b>"),
+        ("2", "last part"),
+        ("1.2.MIME", "Content-Type: text/html\r\n\r\n"),
+    ] {
+        assert_eq!(
+            r[&format!("nested {sec}")],
+            serde_json::json!(["", text.len(), text]),
+            "{sec}: {r:#}"
+        );
+    }
+    has(&r, "nested_bs", "\"ALTERNATIVE\"");
+    let body = "--other\r\n\r\nnot a part of this message\r\n";
+    let bs = s(&r["broken_bs"]);
+    assert!(
+        bs.contains("(\"TEXT\" \"PLAIN\"") && bs.contains(&format!("\"7BIT\" {} ", body.len())),
+        "{bs}"
+    );
+    assert_eq!(r["broken1"], serde_json::json!(["", body.len(), body]));
+}

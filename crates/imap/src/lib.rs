@@ -23,7 +23,6 @@ pub mod config;
 mod convert;
 pub mod error;
 mod metrics;
-mod mime;
 mod server;
 pub mod session;
 pub(crate) mod thread;

@@ -51,11 +51,12 @@ mod quota;
 mod reconstruct;
 mod records;
 mod redelivery;
+mod sections;
 mod snapshot;
 mod types;
 
 pub use acl::{ANYONE, Rights};
-pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, digest};
+pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest};
 pub use changes::{Expunged, MailboxCounters};
 pub use config::{DefaultMailboxes, GroupCommitConfig, QuotaConfig, StoreConfig};
 pub use deliver::{DeliverOptions, Delivered, Recipient};

@@ -3,29 +3,65 @@
 //!
 //! Index data (flags, size, dates, MODSEQ) and the cached envelope and
 //! structure come from the store's system area; message files are only
-//! opened for body sections. Work goes in batches so one FETCH of a large
+//! opened for body items, and then only the byte ranges those need
+//! (`fetch_section.rs`). Work goes in batches so one FETCH of a large
 //! mailbox never holds every message in memory at once.
 
 use mail_imap_proto::response::{Code, FetchResponse};
 use mail_imap_proto::{DateTime, FetchAttr, FetchModifiers, SequenceSet};
 use mail_store::{CachedEntry, CachedMessage, FlagOp, Flags, UidSet};
 
+use super::fetch_section::{self, Data};
 use crate::convert::{body_structure, envelope, fallback_structure};
-use crate::mime;
 use crate::session::{Flow, Session, State};
 use crate::view::flag_names;
 
 /// Messages loaded per store round trip.
 const BATCH: usize = 64;
 
-fn partial(data: Vec<u8>, p: Option<(u32, u32)>) -> Vec<u8> {
-    match p {
-        None => data,
-        Some((origin, count)) => {
-            let start = (origin as usize).min(data.len());
-            let end = start.saturating_add(count as usize).min(data.len());
-            data[start..end].to_vec()
+/// Writes one body item (its data from [`fetch_section::load`]).
+fn body_item(f: &mut FetchResponse, item: &FetchAttr, data: Data) {
+    let (bytes, size) = match data {
+        Data::Bytes(b) => (Some(b), None),
+        Data::Size(n) => (None, Some(n)),
+        Data::Nil | Data::UnknownCte => (None, None),
+    };
+    match item {
+        FetchAttr::Rfc822 => {
+            f.body("RFC822", bytes.as_deref());
         }
+        FetchAttr::Rfc822Header => {
+            f.body("RFC822.HEADER", bytes.as_deref());
+        }
+        FetchAttr::Rfc822Text => {
+            f.body("RFC822.TEXT", bytes.as_deref());
+        }
+        FetchAttr::BodySection {
+            section, partial, ..
+        } => {
+            let name = match partial {
+                Some((o, _)) => format!("BODY{}<{o}>", section.to_wire()),
+                None => format!("BODY{}", section.to_wire()),
+            };
+            f.body(&name, bytes.as_deref());
+        }
+        FetchAttr::Binary { part, partial, .. } => {
+            let name = match partial {
+                Some((o, _)) => format!("BINARY[{}]<{o}>", part_name(part)),
+                None => format!("BINARY[{}]", part_name(part)),
+            };
+            match bytes {
+                Some(b) => f.binary(&name, &b),
+                None => f.body(&name, None),
+            };
+        }
+        FetchAttr::BinarySize { part } => {
+            f.number(
+                &format!("BINARY.SIZE[{}]", part_name(part)),
+                size.unwrap_or(0),
+            );
+        }
+        _ => {}
     }
 }
 
@@ -65,17 +101,10 @@ impl Session {
                 FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
             )
         });
-        let needs_body = items.iter().any(|i| {
-            matches!(
-                i,
-                FetchAttr::Rfc822
-                    | FetchAttr::Rfc822Header
-                    | FetchAttr::Rfc822Text
-                    | FetchAttr::BodySection { .. }
-                    | FetchAttr::Binary { .. }
-                    | FetchAttr::BinarySize { .. }
-            )
-        });
+        let needs_body = items.iter().any(fetch_section::reads_file);
+        // Body items are placed by the cached structure's part offsets.
+        let needs_cache = needs_cache || needs_body;
+        let body_items = std::sync::Arc::new(items.clone());
         let sets_seen = !read_only
             && items.iter().any(|i| {
                 matches!(
@@ -117,6 +146,7 @@ impl Session {
             let list = UidSet::list(chunk);
             let h = handle.clone();
             let since = modifiers.changed_since;
+            let body_items = body_items.clone();
             let loaded = self
                 .shared
                 .store
@@ -152,11 +182,21 @@ impl Session {
                             .collect()
                     };
                     let mut out = Vec::with_capacity(entries.len());
-                    for e in entries {
+                    for mut e in entries {
                         let body = if needs_body {
-                            s.read_message(&h, e.entry.uid).ok()
+                            let uid = e.entry.uid;
+                            if !e.cache.has_offsets() {
+                                // An old cache row: parsed again once. A
+                                // message file that cannot be read gives
+                                // NIL below, not a failed FETCH.
+                                match s.with_offsets(&h, uid, e.cache.clone()) {
+                                    Ok(c) => e.cache = c,
+                                    Err(err) => tracing::warn!(uid, error = %err, "cache upgrade"),
+                                }
+                            }
+                            fetch_section::load(s, &h, uid, e.entry.size, &e.cache, &body_items)
                         } else {
-                            None
+                            Vec::new()
                         };
                         out.push((e, body));
                     }
@@ -175,7 +215,7 @@ impl Session {
                 seen_now.insert(r.uid);
             }
             let mut out = Vec::new();
-            for (c, body) in rows {
+            for (c, mut body) in rows {
                 let e = &c.entry;
                 let Some(seq) = view.seq_of(e.uid) else {
                     continue;
@@ -197,7 +237,7 @@ impl Session {
                 if with_modseq {
                     f.modseq(e.modseq);
                 }
-                for item in &items {
+                for (n, item) in items.iter().enumerate() {
                     match item {
                         FetchAttr::Uid | FetchAttr::Flags | FetchAttr::ModSeq => {}
                         FetchAttr::InternalDate => {
@@ -225,70 +265,18 @@ impl Session {
                             bs.write(&mut v, extended, utf8);
                             f.raw(if extended { "BODYSTRUCTURE" } else { "BODY" }, &v);
                         }
-                        FetchAttr::Rfc822 => {
-                            f.body("RFC822", body.as_deref());
-                        }
-                        FetchAttr::Rfc822Header => {
-                            let sec = mail_imap_proto::Section {
-                                part: vec![],
-                                text: Some(mail_imap_proto::SectionText::Header),
-                            };
-                            let d = body.as_deref().and_then(|b| mime::section(b, &sec));
-                            f.body("RFC822.HEADER", d.as_deref());
-                        }
-                        FetchAttr::Rfc822Text => {
-                            let sec = mail_imap_proto::Section {
-                                part: vec![],
-                                text: Some(mail_imap_proto::SectionText::Text),
-                            };
-                            let d = body.as_deref().and_then(|b| mime::section(b, &sec));
-                            f.body("RFC822.TEXT", d.as_deref());
-                        }
-                        FetchAttr::BodySection {
-                            section,
-                            partial: p,
-                            ..
-                        } => {
-                            let d = body
-                                .as_deref()
-                                .map(|b| mime::section(b, section).unwrap_or_default());
-                            let name = match p {
-                                Some((o, _)) => format!("BODY{}<{o}>", section.to_wire()),
-                                None => format!("BODY{}", section.to_wire()),
-                            };
-                            let d = d.map(|d| partial(d, *p));
-                            f.body(&name, d.as_deref());
-                        }
-                        FetchAttr::Binary {
-                            part, partial: p, ..
-                        } => {
-                            let name = match p {
-                                Some((o, _)) => format!("BINARY[{}]<{o}>", part_name(part)),
-                                None => format!("BINARY[{}]", part_name(part)),
-                            };
-                            match body.as_deref().and_then(|b| mime::binary(b, part)) {
-                                Some(Ok(d)) => {
-                                    f.binary(&name, &partial(d, *p));
-                                }
-                                Some(Err(())) => unknown_cte = true,
-                                None => {
-                                    f.body(&name, None);
-                                }
+                        FetchAttr::Rfc822
+                        | FetchAttr::Rfc822Header
+                        | FetchAttr::Rfc822Text
+                        | FetchAttr::BodySection { .. }
+                        | FetchAttr::Binary { .. }
+                        | FetchAttr::BinarySize { .. } => {
+                            let data = body.get_mut(n).and_then(Option::take).unwrap_or(Data::Nil);
+                            if data == Data::UnknownCte {
+                                unknown_cte = true;
+                                continue;
                             }
-                        }
-                        FetchAttr::BinarySize { part } => {
-                            match body.as_deref().and_then(|b| mime::binary(b, part)) {
-                                Some(Ok(d)) => {
-                                    f.number(
-                                        &format!("BINARY.SIZE[{}]", part_name(part)),
-                                        d.len() as u64,
-                                    );
-                                }
-                                Some(Err(())) => unknown_cte = true,
-                                None => {
-                                    f.number(&format!("BINARY.SIZE[{}]", part_name(part)), 0);
-                                }
-                            }
+                            body_item(&mut f, item, data);
                         }
                         _ => {}
                     }

@@ -10,6 +10,7 @@ mod compress;
 mod copy;
 mod expunge;
 mod fetch;
+mod fetch_section;
 mod idle;
 mod list;
 mod mailbox;

@@ -1,9 +1,10 @@
 //! SEARCH / UID SEARCH (RFC 3501 6.4.4, RFC 4731 ESEARCH, RFC 5182
 //! SEARCHRES, RFC 7162 MODSEQ), SORT and THREAD (RFC 5256).
 //!
-//! Criteria are evaluated over the index and the cached envelope; message
-//! files are read only for BODY, TEXT and HEADER criteria. THREAD is in
-//! `thread.rs`.
+//! Criteria are evaluated over the index and the cached envelope and
+//! header fields; message files are read only for BODY and TEXT, and for
+//! HEADER on a field the cache does not keep (`cached_headers`). THREAD
+//! is in `thread.rs`.
 
 use mail_imap_proto::response::{Code, esearch, search_line};
 use mail_imap_proto::{
@@ -11,7 +12,6 @@ use mail_imap_proto::{
 };
 use mail_store::{CachedEntry, CachedMessage, UidSet};
 
-use crate::mime;
 use crate::session::{Flow, Session, State};
 use crate::thread::base_subject;
 
@@ -28,11 +28,19 @@ struct Ctx<'a> {
     largest_uid: u32,
     saved: &'a [u32],
     now: i64,
+    /// The header fields the store caches.
+    kept: &'a [String],
 }
 
-fn needs(key: &SearchKey, cache: &mut bool, body: &mut bool) {
+/// Whether the store caches header `field` (then HEADER reads the cache).
+fn cached(kept: &[String], field: &str) -> bool {
+    kept.iter().any(|h| h.eq_ignore_ascii_case(field))
+}
+
+fn needs(key: &SearchKey, kept: &[String], cache: &mut bool, body: &mut bool) {
     use SearchKey as K;
     match key {
+        K::Header(field, _) if cached(kept, field) => *cache = true,
         K::Bcc(_)
         | K::Cc(_)
         | K::From(_)
@@ -41,13 +49,18 @@ fn needs(key: &SearchKey, cache: &mut bool, body: &mut bool) {
         | K::SentBefore(_)
         | K::SentOn(_)
         | K::SentSince(_) => *cache = true,
-        K::Body(_) | K::Text(_) | K::Header(..) => *body = true,
-        K::Not(k) => needs(k, cache, body),
-        K::Or(a, b) => {
-            needs(a, cache, body);
-            needs(b, cache, body);
+        // BODY finds where the body starts from the cached structure.
+        K::Body(_) => {
+            *cache = true;
+            *body = true;
         }
-        K::And(ks) => ks.iter().for_each(|k| needs(k, cache, body)),
+        K::Text(_) | K::Header(..) => *body = true,
+        K::Not(k) => needs(k, kept, cache, body),
+        K::Or(a, b) => {
+            needs(a, kept, cache, body);
+            needs(b, kept, cache, body);
+        }
+        K::And(ks) => ks.iter().for_each(|k| needs(k, kept, cache, body)),
         _ => {}
     }
 }
@@ -139,15 +152,26 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
         K::Cc(s) => addr_match(&env.cc, s),
         K::Bcc(s) => addr_match(&env.bcc, s),
         K::Subject(s) => env.subject.as_deref().is_some_and(|x| contains(x, s)),
+        K::Header(field, s) if cached(ctx.kept, field) => {
+            m.c.cache
+                .headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(field) && (s.is_empty() || contains(v, s)))
+        }
         K::Header(field, s) => m.body.as_deref().is_some_and(|b| {
-            mime::header_values(b, field)
+            mail_mime::values(b, field)
                 .iter()
                 .any(|v| s.is_empty() || contains(v, s))
         }),
-        K::Body(s) => m
-            .body
-            .as_deref()
-            .is_some_and(|b| bytes_contain(mime::body(b), s)),
+        K::Body(s) => m.body.as_deref().is_some_and(|b| {
+            let start =
+                m.c.cache
+                    .body
+                    .as_ref()
+                    .and_then(|r| r.offsets)
+                    .map_or(0, |o| o.body as usize);
+            bytes_contain(b.get(start..).unwrap_or_default(), s)
+        }),
         K::Text(s) => m.body.as_deref().is_some_and(|b| bytes_contain(b, s)),
         K::Uid(set) => match set {
             SequenceSet::Saved => ctx.saved.contains(&m.c.entry.uid),
@@ -191,7 +215,8 @@ impl Session {
             return Err(self.bad(tag, "No mailbox selected"));
         };
         let (mut need_cache, mut need_body) = (force_cache, force_body);
-        needs(key, &mut need_cache, &mut need_body);
+        let kept = self.shared.store.config().cached_headers.clone();
+        needs(key, &kept, &mut need_cache, &mut need_body);
         let handle = view.handle.clone();
         let loaded = self
             .shared
@@ -209,7 +234,14 @@ impl Session {
                         .collect()
                 };
                 let mut out = Vec::with_capacity(rows.len());
-                for c in rows {
+                for mut c in rows {
+                    if need_body
+                        && need_cache
+                        && !c.cache.has_offsets()
+                        && let Ok(fresh) = s.with_offsets(&handle, c.entry.uid, c.cache.clone())
+                    {
+                        c.cache = fresh;
+                    }
                     let body = if need_body {
                         s.read_message(&handle, c.entry.uid).ok()
                     } else {
@@ -231,6 +263,7 @@ impl Session {
             exists: view.exists(),
             largest_uid: view.uids.last().copied().unwrap_or(0),
             saved: &self.saved,
+            kept: &kept,
             now: DateTime::from_unix(0).unix().max(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)

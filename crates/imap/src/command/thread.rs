@@ -4,7 +4,6 @@
 use mail_imap_proto::{SearchKey, ThreadAlgorithm};
 
 use super::search::sort_date;
-use crate::mime;
 use crate::session::{Flow, Session};
 use crate::thread::{ThreadMsg, ordered_subject, references};
 
@@ -47,7 +46,7 @@ impl Session {
                         .or_else(|| {
                             m.body
                                 .as_deref()
-                                .and_then(|b| mime::header_value(b, "References"))
+                                .and_then(|b| mail_mime::values(b, "References").into_iter().next())
                         })
                         .unwrap_or_default();
                 ThreadMsg {
