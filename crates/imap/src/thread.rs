@@ -550,6 +550,58 @@ mod tests {
         }
     }
 
+    /// RFC 5256 2.1, each step on its own: (1) only tabs, continuations
+    /// and runs of spaces collapse (other Unicode spaces are text); (2)
+    /// trailing `(fwd)` and spaces, repeatedly; (3) leaders: blobs then
+    /// `re`/`fw`/`fwd`, spaces, an optional blob, `:`; (4) a leading blob
+    /// only if something is left; (5) repeat; (6) `[fwd: ...]` then again
+    /// from (2). A reply or forward is one where (2), (3) or (6) removed
+    /// something.
+    #[test]
+    fn base_subject_steps_of_rfc5256_2_1() {
+        for (raw, base, reply) in [
+            ("x\u{a0}\u{a0}y", "x\u{a0}\u{a0}y", false),
+            ("\u{3000}x", "\u{3000}x", false),
+            ("Re:\tHello\r\n  World", "hello world", true),
+            ("x (fwd) (fwd)", "x", true),
+            ("x(fwd)", "x", true),
+            ("Re [2]: x", "x", true),
+            ("Fwd : x", "x", true),
+            ("fw:x", "x", true),
+            ("Rex: x", "rex: x", false),
+            ("[a][b] Re: x", "x", true),
+            ("[a] [b]", "[b]", false),
+            ("[a] [b] x", "x", false),
+            ("Re: [fwd: Re: x] (fwd)", "x", true),
+            ("[fwd: x]", "x", true),
+            ("[fwd: [list] x]", "x", true),
+        ] {
+            assert_eq!(base_subject(raw), (base.to_string(), reply), "{raw:?}");
+        }
+    }
+
+    /// RFC 5256 3 REFERENCES step 1.B: a message without references has
+    /// no parent, even when an earlier message's References put it under
+    /// another id; that id's dummy then holds one thread only.
+    #[test]
+    fn a_message_without_references_leaves_its_guessed_parent() {
+        let msgs = vec![
+            m(1, "1", "<x> <2>", "a"),
+            m(2, "2", "", "b"),
+            m(3, "3", "<x>", "c"),
+        ];
+        assert_eq!(references(&msgs), "(2 1)(3)");
+    }
+
+    /// RFC 3501 7.4.2 keeps Message-ID as sent; the id is its `<...>`.
+    #[test]
+    fn the_message_id_is_taken_from_the_field_as_sent() {
+        let mut first = m(1, "", "", "a");
+        first.message_id = Some("<same@x> (relayed)".into());
+        let msgs = vec![first, m(2, "2", "<same@x>", "b")];
+        assert_eq!(references(&msgs), "(1 2)");
+    }
+
     #[test]
     fn message_id_lists() {
         assert_eq!(
