@@ -700,7 +700,7 @@ fn search_address_keys_are_substring_matches_on_the_header_field() {
     let r = store.python(&format!(
         r#"{PUT}
 m = connect()
-put(m, ['From: "=?UTF-8?Q?J=C3=B6rg_M=C3=BCller?=" <joerg@example.net>',
+put(m, ['From: =?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <joerg@example.net>',
         'To: team: bob@example.net, carol@example.net;', 'Cc: Undisclosed recipients:;',
         'Bcc: Secret Club: eve@example.org;', 'Subject: s1'])
 put(m, ['From: Plain <plain@example.net>', 'To: dave@example.net',
