@@ -15,6 +15,10 @@
 //! - MOVE into the selected mailbox (RFC 6851 3.3);
 //! - the special-use mailboxes of a new account (RFC 6154 2);
 //! - implicit TLS and the text a client without TLS gets (RFC 8314 3).
+//! - ENVELOPE in-reply-to/message-id as sent, groups marked (RFC 3501
+//!   7.4.2);
+//! - SEARCH FROM/TO/CC/BCC as substrings of the field (RFC 3501 6.4.4);
+//! - SORT keys, THREAD=REFERENCES and ORDEREDSUBJECT (RFC 5256 2.1, 2.2, 3).
 
 mod common;
 
