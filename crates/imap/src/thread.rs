@@ -32,14 +32,19 @@ pub(crate) struct ThreadMsg {
 /// reply or forward (`Re:`, `Fwd:`, `(fwd)`, `[fwd: ...]`). Compared
 /// case-insensitively, so the result is lower case.
 pub(crate) fn base_subject(subject: &str) -> (String, bool) {
-    // (1) Collapse white space.
-    let mut s: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    // (1) Tabs and continuations become spaces, runs of spaces one space
+    // (only these: other Unicode spaces are text).
+    let mut s: String = subject
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     s = s.to_lowercase();
     let mut reply = false;
     loop {
         // (2) Trailing "(fwd)" and white space.
         loop {
-            let t = s.trim_end();
+            let t = s.trim_end_matches(' ');
             if let Some(rest) = t.strip_suffix("(fwd)") {
                 s = rest.to_string();
                 reply = true;
@@ -52,7 +57,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
         loop {
             let before = s.len();
             loop {
-                let t = s.trim_start();
+                let t = s.trim_start_matches(' ');
                 match strip_refwd(t) {
                     Some(rest) => {
                         s = rest.to_string();
@@ -65,7 +70,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
                 }
             }
             if let Some(rest) = strip_blob(&s)
-                && !rest.trim().is_empty()
+                && !rest.trim_matches(' ').is_empty()
             {
                 s = rest.to_string();
             }
@@ -79,7 +84,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
             reply = true;
             continue;
         }
-        return (s.trim().to_string(), reply);
+        return (s.trim_matches(' ').to_string(), reply);
     }
 }
 
@@ -133,13 +138,14 @@ pub(crate) fn message_ids(field: &str) -> Vec<String> {
     out
 }
 
+/// The id of the Message-ID field: its first `<...>`; a value without
+/// brackets (rows cached before the field was kept as sent) is the id.
 fn own_id(m: &ThreadMsg) -> Option<String> {
     let raw = m.message_id.as_deref()?.trim();
-    let id: String = raw
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .split_whitespace()
-        .collect();
+    if raw.contains('<') {
+        return message_ids(raw).into_iter().next();
+    }
+    let id: String = raw.split_whitespace().collect();
     (!id.is_empty()).then_some(id)
 }
 
@@ -364,13 +370,16 @@ pub(crate) fn references(msgs: &[ThreadMsg]) -> String {
             },
             None => f.add(Some(i)),
         };
-        // The last reference is the parent, replacing a parent guessed
-        // from a truncated References field; never a loop.
-        if let Some(p) = prev
-            && p != me
-            && f.nodes[me].parent != Some(p)
-        {
-            f.link(p, me);
+        // 1.B: the last reference is the parent, replacing a parent
+        // guessed from a truncated References field; never a loop. With
+        // no references the message has no parent, whatever an earlier
+        // message's References said.
+        match prev {
+            Some(p) if p != me && f.nodes[me].parent != Some(p) => {
+                f.link(p, me);
+            }
+            Some(_) => {}
+            None => f.unlink(me),
         }
     }
     // Steps 2 and 3: the roots; the id table is no longer needed.
