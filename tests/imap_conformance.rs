@@ -691,7 +691,11 @@ R['two'] = raw(m, 'FETCH 2 (ENVELOPE)')
              \"<reply@to.id>\" \"<own@msg.id>\"))"
         ),
     );
-    has(&r, "two", " NIL NIL \"<a@x.id> <b@y.id>\" \"<folded@msg.id>\"))");
+    has(
+        &r,
+        "two",
+        " NIL NIL \"<a@x.id> <b@y.id>\" \"<folded@msg.id>\"))",
+    );
 }
 
 /// RFC 3501 6.4.4: SEARCH FROM/TO/CC/BCC match a substring of the header
