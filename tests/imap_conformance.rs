@@ -15,6 +15,10 @@
 //! - MOVE into the selected mailbox (RFC 6851 3.3);
 //! - the special-use mailboxes of a new account (RFC 6154 2);
 //! - implicit TLS and the text a client without TLS gets (RFC 8314 3).
+//! - ENVELOPE in-reply-to/message-id as sent, groups marked (RFC 3501
+//!   7.4.2);
+//! - SEARCH FROM/TO/CC/BCC as substrings of the field (RFC 3501 6.4.4);
+//! - SORT keys, THREAD=REFERENCES and ORDEREDSUBJECT (RFC 5256 2.1, 2.2, 3).
 
 mod common;
 
@@ -944,4 +948,235 @@ R['broken1'] = lit(rawb(m, 'FETCH 3 (BODY.PEEK[1])'), 'BODY[1]')
         "{bs}"
     );
     assert_eq!(r["broken1"], serde_json::json!(["", body.len(), body]));
+/// Python: `put(m, headers, size=0, date=None, box='INBOX')` appends a
+/// message made of `headers` (a list of lines) and a body padded so the
+/// whole message is `size` octets (when given), with internal date `date`.
+const PUT: &str = r#"
+def put(m, headers, size=0, date=None, box='INBOX'):
+    head = '\r\n'.join(headers) + '\r\n\r\n'
+    body = 'body\r\n'
+    if size:
+        pad = size - len(head.encode()) - len(body)
+        assert pad >= 0, (headers, pad)
+        body = 'x' * pad + body
+    msg = head + body
+    d = ' "%s"' % date if date else ''
+    out = raw(m, 'APPEND %s ()%s {%d+}\r\n' % (box, d, len(msg.encode())) + msg)
+    assert ' OK ' in out[-1], out
+
+def search(m, cmd):
+    # The numbers of the untagged SEARCH/SORT/THREAD line, or the line.
+    out = raw(m, cmd)
+    assert ' OK ' in out[-1], out
+    return [l for l in out if l.startswith('* ')][-1]
+
+def literal(m, prefix, text):
+    # A command whose last argument is a UTF-8 literal.
+    data = text.encode()
+    return search(m, prefix + ' {%d+}\r\n' % len(data) + text)
+"#;
+
+/// RFC 3501 7.4.2: ENVELOPE's in-reply-to and message-id are the header
+/// fields as sent (unfolded), angle brackets and all, not the ids a parser
+/// took out of them; RFC 5322 group syntax (`team: a@b, c@d;`) is shown
+/// with the group markers (mailbox = group name and host NIL to open, all
+/// NIL to close), an empty group too.
+#[test]
+fn envelope_fields_are_the_header_values_as_sent_and_groups_are_marked() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PUT}
+m = connect()
+put(m, ['Date: Mon, 01 Jan 2024 10:00:00 +0000', 'From: Alice <alice@example.net>',
+        'To: team: bob@example.net, carol@example.net;, dave@example.net',
+        'Cc: Undisclosed recipients:;', 'Subject: env',
+        'In-Reply-To: <reply@to.id>', 'Message-ID: <own@msg.id>'])
+put(m, ['From: b@example.net', 'Subject: folded', 'In-Reply-To: <a@x.id>', ' <b@y.id>',
+        'Message-ID:', ' <folded@msg.id>'])
+raw(m, 'SELECT INBOX')
+R['one'] = raw(m, 'FETCH 1 (ENVELOPE)')
+R['two'] = raw(m, 'FETCH 2 (ENVELOPE)')
+"#
+    ));
+    let alice = "((\"Alice\" NIL \"alice\" \"example.net\"))";
+    has(
+        &r,
+        "one",
+        &format!(
+            "* 1 FETCH (ENVELOPE (\"Mon, 01 Jan 2024 10:00:00 +0000\" \"env\" {alice} {alice} {alice} \
+             ((NIL NIL \"team\" NIL)(NIL NIL \"bob\" \"example.net\")(NIL NIL \"carol\" \"example.net\")\
+             (NIL NIL NIL NIL)(NIL NIL \"dave\" \"example.net\")) \
+             ((NIL NIL \"Undisclosed recipients\" NIL)(NIL NIL NIL NIL)) NIL \
+             \"<reply@to.id>\" \"<own@msg.id>\"))"
+        ),
+    );
+    has(
+        &r,
+        "two",
+        " NIL NIL \"<a@x.id> <b@y.id>\" \"<folded@msg.id>\"))",
+    );
+}
+
+/// RFC 3501 6.4.4: SEARCH FROM/TO/CC/BCC match a substring of the header
+/// field, case-insensitively: a group's name (and an empty group's), the
+/// display name decoded from RFC 2047 encoded words (searched in UTF-8),
+/// the address, and `Name <addr` across them.
+#[test]
+fn search_address_keys_are_substring_matches_on_the_header_field() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PUT}
+m = connect()
+put(m, ['From: =?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <joerg@example.net>',
+        'To: team: bob@example.net, carol@example.net;', 'Cc: Undisclosed recipients:;',
+        'Bcc: Secret Club: eve@example.org;', 'Subject: s1'])
+put(m, ['From: Plain <plain@example.net>', 'To: dave@example.net',
+        'Cc: "Frank X" <frank@example.net>', 'Bcc: =?ISO-8859-1?Q?Ren=E9?= <rene@example.org>',
+        'Subject: s2'])
+raw(m, 'SELECT INBOX')
+for k, c in (('to_group', 'TO team'), ('to_member', 'TO carol'), ('to_group_colon', 'TO "team: bob"'),
+             ('cc_empty_group', 'CC undisclosed'), ('bcc_group', 'BCC "secret club"'),
+             ('bcc_member', 'BCC EVE@'), ('from_addr', 'FROM JOERG@EXAMPLE'),
+             ('from_angle', 'FROM "Plain <plain@"'), ('cc_name', 'CC "frank x"'),
+             ('to_none', 'TO example.org'), ('from_both', 'FROM example.net'),
+             ('or', 'OR TO team CC frank')):
+    R[k] = search(m, 'SEARCH ' + c)
+R['from_encoded'] = literal(m, 'SEARCH CHARSET UTF-8 FROM', 'Jörg')
+R['from_encoded2'] = literal(m, 'SEARCH CHARSET UTF-8 FROM', 'müller')
+R['bcc_latin1'] = literal(m, 'SEARCH CHARSET UTF-8 BCC', 'René')
+"#
+    ));
+    for (key, want) in [
+        ("to_group", "* SEARCH 1"),
+        ("to_member", "* SEARCH 1"),
+        ("to_group_colon", "* SEARCH 1"),
+        ("cc_empty_group", "* SEARCH 1"),
+        ("bcc_group", "* SEARCH 1"),
+        ("bcc_member", "* SEARCH 1"),
+        ("from_addr", "* SEARCH 1"),
+        ("from_encoded", "* SEARCH 1"),
+        ("from_encoded2", "* SEARCH 1"),
+        ("from_angle", "* SEARCH 2"),
+        ("cc_name", "* SEARCH 2"),
+        ("bcc_latin1", "* SEARCH 2"),
+        ("to_none", "* SEARCH"),
+        ("from_both", "* SEARCH 1 2"),
+        ("or", "* SEARCH 1 2"),
+    ] {
+        assert_eq!(s(&r[key]), want, "{key}: {r:#}");
+    }
+}
+
+/// RFC 5256 3 (SORT): FROM, TO and CC sort by the addr-mailbox (local
+/// part, or a group's name) of the first address, never the display
+/// name, compared with i;ascii-casemap, a missing field as ""; SUBJECT by
+/// base subject (2.1); DATE by the Date: instant in UTC, the internal date
+/// when Date: is missing or unparsable (2.2); ARRIVAL by internal date;
+/// SIZE by RFC822.SIZE. Ties go by sequence number, which REVERSE does not
+/// reverse; later keys break ties of earlier ones.
+#[test]
+fn sort_keys_follow_rfc5256() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PUT}
+m = connect()
+put(m, ['From: "Zed" <Bob@x.test>', 'To: "Aa" <mike@x.test>', 'Cc: "Aaron" <Zack@x.test>',
+        'Subject: Re: beta', 'Date: Mon, 01 Jan 2024 09:00:00 +0000'],
+    900, '01-Feb-2024 10:00:00 +0000')
+put(m, ['From: alice@x.test', 'Subject: alpha', 'Date: Mon, 01 Jan 2024 10:00:00 +0200'],
+    700, '03-Feb-2024 10:00:00 +0000')
+put(m, ['From: Carol <carol@x.test>', 'To: team: Zoe@x.test;', 'Cc: bob@x.test, aaron@x.test',
+        'Subject: [list] Fwd: Alpha (fwd)'],
+    1100, '02-Feb-2024 10:00:00 +0000')
+put(m, ['From: BOB@y.test', 'To: ann@x.test', 'Cc: BOB@y.test', 'Subject: Re: Re: [fwd: Beta]',
+        'Date: garbage'],
+    1000, '31-Dec-2023 12:00:00 +0000')
+put(m, ['From: "Aardvark" <dan@x.test>', 'To: Mike@y.test', 'Cc: "x" <Carl@x.test>',
+        'Subject: gamma', 'Date: Mon, 01 Jan 2024 09:00:00 +0000'],
+    900, '01-Feb-2024 10:00:00 +0000')
+put(m, ['To: undisclosed-recipients:;', 'Cc: Abc: q@x.test;',
+        'Date: Sun, 31 Dec 2023 23:00:00 -0500'],
+    600, '04-Feb-2024 10:00:00 +0000')
+raw(m, 'SELECT INBOX')
+for crit in ('FROM', 'REVERSE FROM', 'TO', 'CC', 'REVERSE CC', 'SUBJECT', 'REVERSE SUBJECT',
+             'DATE', 'ARRIVAL', 'REVERSE ARRIVAL', 'SIZE', 'SUBJECT DATE',
+             'REVERSE SUBJECT REVERSE DATE', 'FROM REVERSE SIZE'):
+    R[crit] = search(m, 'SORT (%s) UTF-8 ALL' % crit)
+R['uid'] = search(m, 'UID SORT (DATE) UTF-8 ALL')
+R['searched'] = search(m, 'SORT (DATE) UTF-8 FROM bob')
+"#
+    ));
+    for (key, want) in [
+        ("FROM", "6 2 1 4 3 5"),
+        ("REVERSE FROM", "5 3 1 4 2 6"),
+        ("TO", "2 4 1 5 3 6"),
+        ("CC", "2 6 3 4 5 1"),
+        ("REVERSE CC", "1 5 3 4 6 2"),
+        ("SUBJECT", "6 2 3 1 4 5"),
+        ("REVERSE SUBJECT", "5 1 4 2 3 6"),
+        ("DATE", "4 6 2 1 5 3"),
+        ("ARRIVAL", "4 1 5 3 2 6"),
+        ("REVERSE ARRIVAL", "6 2 3 1 5 4"),
+        ("SIZE", "6 2 1 5 4 3"),
+        ("SUBJECT DATE", "6 2 3 4 1 5"),
+        ("REVERSE SUBJECT REVERSE DATE", "5 1 4 3 2 6"),
+        ("FROM REVERSE SIZE", "6 2 4 1 3 5"),
+        ("uid", "4 6 2 1 5 3"),
+        ("searched", "4 1"),
+    ] {
+        assert_eq!(s(&r[key]), format!("* SORT {want}"), "{key}: {r:#}");
+    }
+}
+
+/// RFC 5256 3 (THREAD=REFERENCES): In-Reply-To's first id is the parent
+/// when there is no References (1); a missing parent is a dummy, pruned
+/// away unless it holds several threads at the root (4); a duplicate
+/// Message-ID gets a unique one (1.A); a message without references
+/// leaves the parent an earlier message's References gave it (1.B);
+/// roots with one base subject (encoded words decoded, 2.1) merge: under
+/// a dummy root, a reply under the original, two originals under a new
+/// dummy (6); siblings go by sent date (7). THREAD=ORDEREDSUBJECT groups
+/// by base subject, each thread flat under its earliest message, threads
+/// by that message's date.
+#[test]
+fn thread_references_and_orderedsubject_follow_rfc5256() {
+    let store = Store::start();
+    let r = store.python(&format!(
+        r#"{PUT}
+m = connect()
+msgs = [
+    (1, ['Message-ID: <1@t>', 'Subject: Plans']),
+    (2, ['Message-ID: <2@t>', 'In-Reply-To: <1@t>', 'Subject: Re: something else']),
+    (3, ['Message-ID: <3@t>', 'References: <1@t> <missing@t>', 'Subject: Re: Plans']),
+    (4, ['Message-ID: <4@t>', 'References: <gone@t>', 'Subject: Lunch']),
+    (5, ['Message-ID: <5@t>', 'References: <gone@t>', 'Subject: Re: Lunch']),
+    (6, ['Message-ID: <6@t>', 'Subject: =?UTF-8?Q?Re=3A_Lunch?=']),
+    (7, ['Message-ID: <7@t>', 'Subject: Dinner']),
+    (8, ['Message-ID: <8@t>', 'Subject: Dinner']),
+    (9, ['Message-ID: <9@t>', 'Subject: Re: Breakfast']),
+    (10, ['Message-ID: <10@t>', 'Subject: Breakfast']),
+    (11, ['Message-ID: <1@t>', 'Subject: Plans']),
+    (0, ['Message-ID: <12@t>', 'References: <1@t>', 'Subject: Re: Plans']),
+    (13, ['Message-ID: <13@t>', 'References: <x@t> <14@t>', 'Subject: Topic']),
+    (14, ['Message-ID: <14@t>', 'Subject: Topic']),
+    (15, ['Message-ID: <15@t>', 'References: <x@t>', 'Subject: Other']),
+]
+for minute, headers in msgs:
+    put(m, headers + ['From: a@x.test', 'Date: Mon, 01 Jan 2024 10:%02d:00 +0000' % minute])
+raw(m, 'SELECT INBOX')
+R['references'] = search(m, 'THREAD REFERENCES UTF-8 ALL')
+R['uid'] = search(m, 'UID THREAD REFERENCES UTF-8 ALL')
+R['searched'] = search(m, 'THREAD REFERENCES UTF-8 SUBJECT lunch')
+R['ordered'] = search(m, 'THREAD ORDEREDSUBJECT UTF-8 ALL')
+"#
+    ));
+    let refs = "* THREAD ((1 (12)(2)(3))(11))((4)(5)(6))((7)(8))(10 9)(14 13)(15)";
+    assert_eq!(s(&r["references"]), refs, "{r:#}");
+    assert_eq!(s(&r["uid"]), refs, "{r:#}");
+    assert_eq!(s(&r["searched"]), "* THREAD ((4)(5)(6))", "{r:#}");
+    assert_eq!(
+        s(&r["ordered"]),
+        "* THREAD (12 (1)(3)(11))(2)(4 (5)(6))(7 8)(9 10)(13 14)(15)",
+        "{r:#}"
+    );
 }

@@ -32,14 +32,19 @@ pub(crate) struct ThreadMsg {
 /// reply or forward (`Re:`, `Fwd:`, `(fwd)`, `[fwd: ...]`). Compared
 /// case-insensitively, so the result is lower case.
 pub(crate) fn base_subject(subject: &str) -> (String, bool) {
-    // (1) Collapse white space.
-    let mut s: String = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+    // (1) Tabs and continuations become spaces, runs of spaces one space
+    // (only these: other Unicode spaces are text).
+    let mut s: String = subject
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     s = s.to_lowercase();
     let mut reply = false;
     loop {
         // (2) Trailing "(fwd)" and white space.
         loop {
-            let t = s.trim_end();
+            let t = s.trim_end_matches(' ');
             if let Some(rest) = t.strip_suffix("(fwd)") {
                 s = rest.to_string();
                 reply = true;
@@ -52,7 +57,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
         loop {
             let before = s.len();
             loop {
-                let t = s.trim_start();
+                let t = s.trim_start_matches(' ');
                 match strip_refwd(t) {
                     Some(rest) => {
                         s = rest.to_string();
@@ -65,7 +70,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
                 }
             }
             if let Some(rest) = strip_blob(&s)
-                && !rest.trim().is_empty()
+                && !rest.trim_matches(' ').is_empty()
             {
                 s = rest.to_string();
             }
@@ -79,7 +84,7 @@ pub(crate) fn base_subject(subject: &str) -> (String, bool) {
             reply = true;
             continue;
         }
-        return (s.trim().to_string(), reply);
+        return (s.trim_matches(' ').to_string(), reply);
     }
 }
 
@@ -133,13 +138,14 @@ pub(crate) fn message_ids(field: &str) -> Vec<String> {
     out
 }
 
+/// The id of the Message-ID field: its first `<...>`; a value without
+/// brackets (rows cached before the field was kept as sent) is the id.
 fn own_id(m: &ThreadMsg) -> Option<String> {
     let raw = m.message_id.as_deref()?.trim();
-    let id: String = raw
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .split_whitespace()
-        .collect();
+    if raw.contains('<') {
+        return message_ids(raw).into_iter().next();
+    }
+    let id: String = raw.split_whitespace().collect();
     (!id.is_empty()).then_some(id)
 }
 
@@ -364,13 +370,16 @@ pub(crate) fn references(msgs: &[ThreadMsg]) -> String {
             },
             None => f.add(Some(i)),
         };
-        // The last reference is the parent, replacing a parent guessed
-        // from a truncated References field; never a loop.
-        if let Some(p) = prev
-            && p != me
-            && f.nodes[me].parent != Some(p)
-        {
-            f.link(p, me);
+        // 1.B: the last reference is the parent, replacing a parent
+        // guessed from a truncated References field; never a loop. With
+        // no references the message has no parent, whatever an earlier
+        // message's References said.
+        match prev {
+            Some(p) if p != me && f.nodes[me].parent != Some(p) => {
+                f.link(p, me);
+            }
+            Some(_) => {}
+            None => f.unlink(me),
         }
     }
     // Steps 2 and 3: the roots; the id table is no longer needed.
@@ -548,6 +557,58 @@ mod tests {
         ] {
             assert_eq!(base_subject(raw), (base.to_string(), reply), "{raw}");
         }
+    }
+
+    /// RFC 5256 2.1, each step on its own: (1) only tabs, continuations
+    /// and runs of spaces collapse (other Unicode spaces are text); (2)
+    /// trailing `(fwd)` and spaces, repeatedly; (3) leaders: blobs then
+    /// `re`/`fw`/`fwd`, spaces, an optional blob, `:`; (4) a leading blob
+    /// only if something is left; (5) repeat; (6) `[fwd: ...]` then again
+    /// from (2). A reply or forward is one where (2), (3) or (6) removed
+    /// something.
+    #[test]
+    fn base_subject_steps_of_rfc5256_2_1() {
+        for (raw, base, reply) in [
+            ("x\u{a0}\u{a0}y", "x\u{a0}\u{a0}y", false),
+            ("\u{3000}x", "\u{3000}x", false),
+            ("Re:\tHello\r\n  World", "hello world", true),
+            ("x (fwd) (fwd)", "x", true),
+            ("x(fwd)", "x", true),
+            ("Re [2]: x", "x", true),
+            ("Fwd : x", "x", true),
+            ("fw:x", "x", true),
+            ("Rex: x", "rex: x", false),
+            ("[a][b] Re: x", "x", true),
+            ("[a] [b]", "[b]", false),
+            ("[a] [b] x", "x", false),
+            ("Re: [fwd: Re: x] (fwd)", "x", true),
+            ("[fwd: x]", "x", true),
+            ("[fwd: [list] x]", "x", true),
+        ] {
+            assert_eq!(base_subject(raw), (base.to_string(), reply), "{raw:?}");
+        }
+    }
+
+    /// RFC 5256 3 REFERENCES step 1.B: a message without references has
+    /// no parent, even when an earlier message's References put it under
+    /// another id; that id's dummy then holds one thread only.
+    #[test]
+    fn a_message_without_references_leaves_its_guessed_parent() {
+        let msgs = vec![
+            m(1, "1", "<x> <2>", "a"),
+            m(2, "2", "", "b"),
+            m(3, "3", "<x>", "c"),
+        ];
+        assert_eq!(references(&msgs), "(2 1)(3)");
+    }
+
+    /// RFC 3501 7.4.2 keeps Message-ID as sent; the id is its `<...>`.
+    #[test]
+    fn the_message_id_is_taken_from_the_field_as_sent() {
+        let mut first = m(1, "", "", "a");
+        first.message_id = Some("<same@x> (relayed)".into());
+        let msgs = vec![first, m(2, "2", "<same@x>", "b")];
+        assert_eq!(references(&msgs), "(1 2)");
     }
 
     #[test]

@@ -33,5 +33,5 @@ pub use error::MimeError;
 pub use headers::{fields, select_fields, values};
 pub use section::{Cte, Kind, binary_range, locate, section_range};
 pub use structure::{
-    BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse,
+    AddressGroup, BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse,
 };

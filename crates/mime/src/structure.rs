@@ -12,7 +12,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mail_parser::{
-    Address, Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+    Address, Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,11 +61,39 @@ pub struct Envelope {
     pub cc: Vec<EnvelopeAddress>,
     /// `Bcc:`.
     pub bcc: Vec<EnvelopeAddress>,
-    /// `In-Reply-To:`.
+    /// `In-Reply-To:` as sent, unfolded (RFC 3501 7.4.2: the field, not
+    /// the ids in it). Rows cached before that hold the ids without their
+    /// angle brackets.
     pub in_reply_to: Option<String>,
-    /// `Message-ID:` without angle brackets.
+    /// `Message-ID:` as sent, unfolded (older rows: without angle brackets).
     pub message_id: Option<String>,
+    /// The RFC 5322 groups of the address lists above, which hold only
+    /// their members: IMAP shows a group with markers around them (RFC 3501
+    /// 7.4.2) and SEARCH matches its name. Empty in rows cached before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<AddressGroup>,
 }
+
+/// One RFC 5322 group (`team: a@b, c@d;`) of an [`Envelope`] address list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressGroup {
+    /// The list: `from`, `sender`, `reply-to`, `to`, `cc` or `bcc`.
+    pub field: String,
+    /// The group's display name.
+    pub name: String,
+    /// Index in that list of its first member (where it sits, if empty).
+    pub start: usize,
+    /// How many members follow `start`.
+    pub len: usize,
+}
+
+impl Envelope {
+    /// The groups of one address list (`field` as in [`AddressGroup`]).
+    pub fn groups_of<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a AddressGroup> {
+        self.groups.iter().filter(move |g| g.field == field)
+    }
+}
+
 
 /// One address of an envelope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,38 +219,65 @@ fn root(m: &Message<'_>, raw: &[u8]) -> Option<BodyPart> {
     Some(b)
 }
 
-fn addresses(a: Option<&Address<'_>>) -> Vec<EnvelopeAddress> {
-    a.map(|a| {
-        a.iter()
-            .map(|x| EnvelopeAddress {
-                name: x.name.as_ref().map(|s| s.to_string()),
-                address: x.address.as_ref().map(|s| s.to_string()),
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+/// The members of an address list, flat; its named groups go to `groups`.
+fn addresses(
+    a: Option<&Address<'_>>,
+    field: &str,
+    groups: &mut Vec<AddressGroup>,
+) -> Vec<EnvelopeAddress> {
+    let one = |x: &mail_parser::Addr<'_>| EnvelopeAddress {
+        name: x.name.as_ref().map(|s| s.to_string()),
+        address: x.address.as_ref().map(|s| s.to_string()),
+    };
+    let mut out = Vec::new();
+    match a {
+        None => {}
+        Some(Address::List(list)) => out.extend(list.iter().map(one)),
+        Some(Address::Group(list)) => {
+            for g in list {
+                // The parser puts addresses outside any group in groups
+                // without a name.
+                if let Some(name) = &g.name {
+                    groups.push(AddressGroup {
+                        field: field.to_string(),
+                        name: name.to_string(),
+                        start: out.len(),
+                        len: g.addresses.len(),
+                    });
+                }
+                out.extend(g.addresses.iter().map(one));
+            }
+        }
+    }
+    out
 }
 
-fn text(v: &HeaderValue<'_>) -> Option<String> {
-    match v {
-        HeaderValue::Text(t) => Some(t.to_string()),
-        HeaderValue::TextList(l) => Some(l.join(" ")),
-        _ => None,
-    }
+/// A header field's value as sent: folding removed, outer white space
+/// trimmed; `None` when absent or empty.
+fn raw_field(m: &Message<'_>, name: &str) -> Option<String> {
+    let v: String = m
+        .header_raw(name)?
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
 }
 
 fn envelope(m: &Message<'_>) -> Envelope {
+    let mut groups = Vec::new();
     Envelope {
         date: m.header_raw("Date").map(|s| s.trim().to_string()),
         subject: m.subject().map(str::to_string),
-        from: addresses(m.from()),
-        sender: addresses(m.sender()),
-        reply_to: addresses(m.reply_to()),
-        to: addresses(m.to()),
-        cc: addresses(m.cc()),
-        bcc: addresses(m.bcc()),
-        in_reply_to: text(m.in_reply_to()),
-        message_id: m.message_id().map(str::to_string),
+        from: addresses(m.from(), "from", &mut groups),
+        sender: addresses(m.sender(), "sender", &mut groups),
+        reply_to: addresses(m.reply_to(), "reply-to", &mut groups),
+        to: addresses(m.to(), "to", &mut groups),
+        cc: addresses(m.cc(), "cc", &mut groups),
+        bcc: addresses(m.bcc(), "bcc", &mut groups),
+        in_reply_to: raw_field(m, "In-Reply-To"),
+        message_id: raw_field(m, "Message-ID"),
+        groups,
     }
 }
 

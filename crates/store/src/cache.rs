@@ -4,5 +4,5 @@
 //! and FETCH sections are byte ranges of it.
 
 pub use mail_mime::{
-    BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse,
+    AddressGroup, BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest, parse,
 };

@@ -56,7 +56,9 @@ mod snapshot;
 mod types;
 
 pub use acl::{ANYONE, Rights};
-pub use cache::{BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest};
+pub use cache::{
+    AddressGroup, BodyPart, CachedMessage, Envelope, EnvelopeAddress, PartOffsets, digest,
+};
 pub use changes::{Expunged, MailboxCounters};
 pub use config::{DefaultMailboxes, GroupCommitConfig, QuotaConfig, StoreConfig};
 pub use deliver::{DeliverOptions, Delivered, Recipient};

@@ -12,6 +12,7 @@ use mail_imap_proto::{
 };
 use mail_store::{CachedEntry, CachedMessage, UidSet};
 
+use crate::convert;
 use crate::session::{Flow, Session, State};
 use crate::thread::base_subject;
 
@@ -89,11 +90,17 @@ fn bytes_contain(hay: &[u8], needle: &str) -> bool {
         .contains(&needle)
 }
 
-fn addr_match(list: &[mail_store::EnvelopeAddress], needle: &str) -> bool {
-    list.iter().any(|a| {
-        a.name.as_deref().is_some_and(|n| contains(n, needle))
-            || a.address.as_deref().is_some_and(|x| contains(x, needle))
-    })
+/// RFC 3501 6.4.4: FROM, TO, CC and BCC match a substring of the header
+/// field (`field`, lower case): the cached field with its encoded words
+/// decoded, or the field written back from the envelope (rows or
+/// configurations without it; display names decoded, groups included).
+fn addr_match(cache: &CachedMessage, field: &str, needle: &str) -> bool {
+    contains(&convert::written(&cache.envelope, field), needle)
+        || cache
+            .headers
+            .iter()
+            .filter(|(name, _)| name == field)
+            .any(|(_, v)| contains(&convert::decode_words(v), needle))
 }
 
 /// The Date: header's calendar date in its own zone, and its instant.
@@ -147,10 +154,10 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
         K::SentSince(d) => sent(&m.c.cache).is_some_and(|(s, _)| s >= *d),
         K::Older(secs) => ctx.now - m.c.entry.internal_date >= i64::from(*secs),
         K::Younger(secs) => ctx.now - m.c.entry.internal_date <= i64::from(*secs),
-        K::From(s) => addr_match(&env.from, s),
-        K::To(s) => addr_match(&env.to, s),
-        K::Cc(s) => addr_match(&env.cc, s),
-        K::Bcc(s) => addr_match(&env.bcc, s),
+        K::From(s) => addr_match(&m.c.cache, "from", s),
+        K::To(s) => addr_match(&m.c.cache, "to", s),
+        K::Cc(s) => addr_match(&m.c.cache, "cc", s),
+        K::Bcc(s) => addr_match(&m.c.cache, "bcc", s),
         K::Subject(s) => env.subject.as_deref().is_some_and(|x| contains(x, s)),
         K::Header(field, s) if cached(ctx.kept, field) => {
             m.c.cache
@@ -189,11 +196,40 @@ fn eval(key: &SearchKey, m: &Msg, ctx: &Ctx<'_>, depth: usize) -> bool {
     }
 }
 
-fn first_addr(list: &[mail_store::EnvelopeAddress]) -> String {
-    list.first()
-        .and_then(|a| a.address.as_deref())
-        .map(|a| a.split('@').next().unwrap_or("").to_lowercase())
+/// RFC 5256 3: the addr-mailbox of the first address of `field` as
+/// ENVELOPE shows it (a group's name when the field starts with a group),
+/// "" when there is none, folded for i;ascii-casemap.
+fn first_mailbox(env: &mail_store::Envelope, field: &str) -> Vec<u8> {
+    convert::addresses(env, field)
+        .into_iter()
+        .next()
+        .and_then(|a| a.mailbox)
+        .map(|m| m.to_ascii_lowercase())
         .unwrap_or_default()
+}
+
+/// One SORT key of one message (RFC 5256 3).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Number(i64),
+    Text(Vec<u8>),
+}
+
+fn sort_value(m: &Msg, key: SortKey) -> SortValue {
+    let env = &m.c.cache.envelope;
+    match key {
+        SortKey::Arrival => SortValue::Number(m.c.entry.internal_date),
+        SortKey::Size => SortValue::Number(i64::try_from(m.c.entry.size).unwrap_or(i64::MAX)),
+        SortKey::Date => SortValue::Number(sort_date(m)),
+        SortKey::Subject => SortValue::Text(
+            base_subject(env.subject.as_deref().unwrap_or(""))
+                .0
+                .into_bytes(),
+        ),
+        SortKey::From => SortValue::Text(first_mailbox(env, "from")),
+        SortKey::To => SortValue::Text(first_mailbox(env, "to")),
+        SortKey::Cc => SortValue::Text(first_mailbox(env, "cc")),
+    }
 }
 
 pub(super) fn sort_date(m: &Msg) -> i64 {
@@ -397,27 +433,23 @@ impl Session {
             Ok(f) => f,
             Err(flow) => return flow,
         };
-        found.sort_by(|a, b| {
-            for c in criteria {
-                let env = |m: &Msg| m.c.cache.envelope.clone();
-                let ord = match c.key {
-                    SortKey::Arrival => a.c.entry.internal_date.cmp(&b.c.entry.internal_date),
-                    SortKey::Size => a.c.entry.size.cmp(&b.c.entry.size),
-                    SortKey::Date => sort_date(a).cmp(&sort_date(b)),
-                    SortKey::Subject => base_subject(env(a).subject.as_deref().unwrap_or(""))
-                        .0
-                        .cmp(&base_subject(env(b).subject.as_deref().unwrap_or("")).0),
-                    SortKey::From => first_addr(&env(a).from).cmp(&first_addr(&env(b).from)),
-                    SortKey::To => first_addr(&env(a).to).cmp(&first_addr(&env(b).to)),
-                    SortKey::Cc => first_addr(&env(a).cc).cmp(&first_addr(&env(b).cc)),
-                };
-                let ord = if c.reverse { ord.reverse() } else { ord };
+        // Each message's keys once, not at every comparison.
+        let mut keyed: Vec<(Vec<SortValue>, Msg)> = found
+            .drain(..)
+            .map(|m| (criteria.iter().map(|c| sort_value(&m, c.key)).collect(), m))
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| {
+            for ((c, x), y) in criteria.iter().zip(ka).zip(kb) {
+                let ord = if c.reverse { y.cmp(x) } else { x.cmp(y) };
                 if ord != std::cmp::Ordering::Equal {
                     return ord;
                 }
             }
+            // RFC 5256 3: the sequence number breaks ties, and REVERSE
+            // does not reverse it.
             a.seq.cmp(&b.seq)
         });
+        let found: Vec<Msg> = keyed.into_iter().map(|(_, m)| m).collect();
         let mut line = String::from("* SORT");
         for m in &found {
             line.push(' ');

@@ -56,7 +56,17 @@ impl Session {
                     subject: env.subject.clone().unwrap_or_default(),
                     message_id: env.message_id.clone(),
                     references,
-                    in_reply_to: env.in_reply_to.clone().unwrap_or_default(),
+                    // The cached field as sent; rows cached before the
+                    // envelope kept it so hold only the bare ids.
+                    in_reply_to: m
+                        .c
+                        .cache
+                        .headers
+                        .iter()
+                        .find(|(name, _)| name == "in-reply-to")
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| env.in_reply_to.clone())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
