@@ -948,6 +948,8 @@ R['broken1'] = lit(rawb(m, 'FETCH 3 (BODY.PEEK[1])'), 'BODY[1]')
         "{bs}"
     );
     assert_eq!(r["broken1"], serde_json::json!(["", body.len(), body]));
+}
+
 /// Python: `put(m, headers, size=0, date=None, box='INBOX')` appends a
 /// message made of `headers` (a list of lines) and a body padded so the
 /// whole message is `size` octets (when given), with internal date `date`.
