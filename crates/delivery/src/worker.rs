@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mail_core::shutdown::Shutdown;
-use mail_queue::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
 use mail_proto::jobctl::v1::{
     Job, LeaseRequest, Outcome as JobOutcome, RecipientResult, ReportRequest,
 };
+use mail_queue::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
 use mail_routing::{Channel, ChannelKind, DsnReturn};
 use mail_smtp_proto::Ret;
 use tracing::Instrument;

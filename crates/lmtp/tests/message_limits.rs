@@ -137,7 +137,10 @@ async fn rset_noop_vrfy_help_starttls_answers() {
     assert_reply(&raw.cmd("RSET", 250).await, 250, "2.0.0");
     assert_reply(&raw.cmd("VRFY alice", 252).await, 252, "2.5.0");
     let help = raw.cmd("HELP", 214).await;
-    assert!(help.text().starts_with("2.0.0 LMTP (RFC 2033): LHLO"), "{help:?}");
+    assert!(
+        help.text().starts_with("2.0.0 LMTP (RFC 2033): LHLO"),
+        "{help:?}"
+    );
     // No certificate on this listener: STARTTLS is not offered.
     assert_reply(&raw.cmd("STARTTLS", 502).await, 502, "5.5.1");
 }

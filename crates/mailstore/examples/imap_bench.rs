@@ -1173,8 +1173,8 @@ fn generate_corpus(count: usize) -> Vec<Vec<u8>> {
         };
         let mid = format!("<{i}.{:016x}@bench.example.test>", rng.next());
         // One message every 37 minutes from 2024-01-01 00:00 UTC.
-        let sent_at =
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200 + 37 * 60 * i as u64);
+        let sent_at = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_704_067_200 + 37 * 60 * i as u64);
         h.push_str(&format!(
             "Subject: {subject}\r\nDate: {}\r\nMessage-ID: {mid}\r\n\
              X-Mailer: Tiermail imap_bench\r\nMIME-Version: 1.0\r\n",

@@ -24,10 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mail_core::shutdown::Shutdown;
 use mail_directory::{Address, ExpansionConfig};
-use mail_queue::{Content, Envelope, QueueId, QueuedRecipient, RcptState};
 use mail_proto::jobctl::v1::{
     Job, LeaseRequest, Outcome as JobOutcome, RecipientResult, ReportRequest,
 };
+use mail_queue::{Content, Envelope, QueueId, QueuedRecipient, RcptState};
 use mail_routing::Entry;
 use tracing::Instrument;
 

@@ -27,9 +27,7 @@ use std::sync::Arc;
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
 use mail_queue::intake::{Incoming, Input, Timeouts, Wire, answers};
-use mail_smtp_proto::{
-    Address, Command, MailParams, ParseOptions, RcptParams, Reply, ReversePath,
-};
+use mail_smtp_proto::{Address, Command, MailParams, ParseOptions, RcptParams, Reply, ReversePath};
 use tokio::io::AsyncWriteExt;
 
 use crate::policy::{ClientInfo, Route};

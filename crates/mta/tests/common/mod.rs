@@ -12,9 +12,8 @@ use async_trait::async_trait;
 use mail_core::Shutdown;
 use mail_core::listener::{ListenerConfig, TlsMode};
 use mail_mta::{
-    AuthVerdict, Authenticator, ClientInfo, ContentFilter, Credentials, FilterInput,
-    FilterVerdict, Hooks, Lookup, OwnAddressOnly, RecipientLookup, RelayPolicy, Route,
-    SmtpConfig, SmtpServer,
+    AuthVerdict, Authenticator, ClientInfo, ContentFilter, Credentials, FilterInput, FilterVerdict,
+    Hooks, Lookup, OwnAddressOnly, RecipientLookup, RelayPolicy, Route, SmtpConfig, SmtpServer,
 };
 use mail_queue::{ContentRef, Envelope, QueueNotifier, Spool, SpoolConfig};
 use mail_smtp_proto::{Address, Reply};

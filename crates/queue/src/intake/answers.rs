@@ -32,7 +32,11 @@ pub fn help(protocol: &str, verbs: &[&str]) -> Reply {
 /// STARTTLS: `Ok(220)` to go ahead with the handshake, or the error reply
 /// (`503` when TLS is already on or a transaction is open, RFC 3207 4;
 /// `502` when the listener has no certificate).
-pub fn starttls(tls_active: bool, can_start_tls: bool, in_transaction: bool) -> Result<Reply, Reply> {
+pub fn starttls(
+    tls_active: bool,
+    can_start_tls: bool,
+    in_transaction: bool,
+) -> Result<Reply, Reply> {
     if tls_active {
         return Err(Reply::bad_sequence("TLS already active"));
     }

@@ -23,13 +23,25 @@ impl Incoming {
     /// 4.1.1.4) of at most `max_size` octets, due within `message_timeout`
     /// from now.
     pub fn data(max_size: u64, buffer: MessageBuffer, message_timeout: Duration) -> Self {
-        Self::new(DataDecoder::new(max_size), max_size, buffer, message_timeout, false)
+        Self::new(
+            DataDecoder::new(max_size),
+            max_size,
+            buffer,
+            message_timeout,
+            false,
+        )
     }
 
     /// BDAT chunks (RFC 3030 2: counted, no dot-stuffing); the deadline
     /// runs from the first chunk to the last.
     pub fn chunks(max_size: u64, buffer: MessageBuffer, message_timeout: Duration) -> Self {
-        Self::new(DataDecoder::raw(max_size), max_size, buffer, message_timeout, true)
+        Self::new(
+            DataDecoder::raw(max_size),
+            max_size,
+            buffer,
+            message_timeout,
+            true,
+        )
     }
 
     fn new(
@@ -102,7 +114,11 @@ mod tests {
         assert!(!inc.fits(11));
         assert!(!inc.fits(u64::MAX), "no overflow");
         let mut out = Vec::new();
-        assert_eq!(inc.feed(b"a\r\n.\r\n", &mut out).await, None, "no end marker");
+        assert_eq!(
+            inc.feed(b"a\r\n.\r\n", &mut out).await,
+            None,
+            "no end marker"
+        );
         assert!(inc.fits(4));
         assert!(!inc.fits(5));
         let (buffer, summary) = inc.finish().await;

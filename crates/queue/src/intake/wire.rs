@@ -264,7 +264,12 @@ impl Wire {
         self.discard(conn, size, deadline).await
     }
 
-    async fn discard(&mut self, conn: &mut Conn, size: u64, deadline: Instant) -> Result<(), Error> {
+    async fn discard(
+        &mut self,
+        conn: &mut Conn,
+        size: u64,
+        deadline: Instant,
+    ) -> Result<(), Error> {
         let mut remaining = size;
         while remaining > 0 {
             let max = usize::try_from(remaining).unwrap_or(usize::MAX);
