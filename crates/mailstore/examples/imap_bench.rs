@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --release --workspace --bins --examples --locked
 //! target/release/examples/imap_bench [--seconds 30] [--clients 20] [--messages 200]
-//!     [--idle 500] [--per-command 3] [--dir /var/tmp] [--mbox FILE]
+//!     [--idle 500] [--per-command 3] [--dir /var/tmp] [--mbox FILE] [--proxies]
 //! ```
 //!
 //! Both servers run as real processes so that their memory can be read
@@ -36,6 +36,18 @@
 //!    resident memory (Dovecot: every process under its master, it forks
 //!    one imap process per connection) is read before, at half and at all
 //!    connections; per connection = (after - before) / IDLE.
+//!
+//! With `--proxies` (issue 12) the same phases run against the store
+//! three ways instead: straight, through the release `mmp` (or `$MMP_BIN`;
+//! plain IMAP, a file directory with the same users, trusted-proxy login
+//! to the store) and through Dovecot's own `imap-login` proxy (`proxy=y
+//! host= port=` in a passwd-file passdb, high-performance mode; no local
+//! mail). `--backend dovecot` puts Dovecot's IMAP behind both proxies
+//! instead of Tiermail's store (`mmp` logs in as a Dovecot master user).
+//! The store is populated once. CPU per operation counts the store's and
+//! the proxy's processes (the proxy's alone is printed too), and the
+//! idle-memory rows measure the proxy's processes only, Dovecot's proxy
+//! also in its default one-process-per-connection mode.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +67,8 @@ const DOMAIN: &str = "example.test";
 /// The mix alternates between the servers in slices this long.
 const SLICE_SECONDS: u64 = 5;
 const PASSWORD: &str = "pass";
+/// The MMP's trusted-proxy secret (the store's `[proxy]` identity `mmp`).
+const MMP_SECRET: &str = "imap-bench-mmp-secret";
 
 struct Args {
     seconds: u64,
@@ -64,6 +78,13 @@ struct Args {
     per_command: u64,
     dir: PathBuf,
     mbox: Option<PathBuf>,
+    /// Measure the store straight, through `mmp` and through Dovecot's
+    /// proxy instead of against Dovecot's own mail store.
+    proxies: bool,
+    /// With `--proxies`: put Dovecot's own IMAP (Maildir) behind the
+    /// proxies instead of Tiermail's store (`--backend dovecot`); `mmp`
+    /// then logs in there as a Dovecot master user.
+    dovecot_backend: bool,
 }
 
 fn args() -> Result<Args, BoxError> {
@@ -75,6 +96,8 @@ fn args() -> Result<Args, BoxError> {
         per_command: 3,
         dir: PathBuf::from("/var/tmp"),
         mbox: None,
+        proxies: false,
+        dovecot_backend: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -87,10 +110,16 @@ fn args() -> Result<Args, BoxError> {
             "--per-command" => a.per_command = v()?.parse()?,
             "--dir" => a.dir = v()?.into(),
             "--mbox" => a.mbox = Some(v()?.into()),
+            "--proxies" => a.proxies = true,
+            "--backend" => match v()?.as_str() {
+                "tiermail" => a.dovecot_backend = false,
+                "dovecot" => a.dovecot_backend = true,
+                other => return Err(format!("--backend {other}: tiermail or dovecot").into()),
+            },
             _ => {
                 return Err(format!(
                     "unknown argument {k}; usage: imap_bench [--seconds N] [--clients N] \
-                     [--messages N] [--idle N] [--per-command SECS] [--dir DIR] [--mbox FILE]"
+                     [--messages N] [--idle N] [--per-command SECS] [--dir DIR] [--mbox FILE] [--proxies [--backend tiermail|dovecot]]"
                 )
                 .into());
             }
@@ -118,10 +147,35 @@ fn main() -> Result<(), BoxError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755))?;
     }
-    let mut servers = vec![Server::tiermail(&work.path().join("tiermail"), users)?];
-    match Server::dovecot(&work.path().join("dovecot"), users) {
-        Ok(d) => servers.push(d),
-        Err(e) => println!("dovecot: not measured ({e})"),
+    let secret = work.path().join("mmp.secret");
+    std::fs::write(&secret, format!("{MMP_SECRET}\n"))?;
+    let store = if a.proxies && a.dovecot_backend {
+        Server::dovecot(&work.path().join("dovecot"), users, Some(MMP_SECRET))?
+    } else {
+        Server::tiermail(&work.path().join("tiermail"), users, &secret)?
+    };
+    let store_addr = store.addr;
+    let mut servers = vec![store];
+    // Only for the idle-memory rows: Dovecot's proxy in its default
+    // one-process-per-connection mode.
+    let mut idle_only = Vec::new();
+    if a.proxies {
+        let mmp = Server::mmp(&work.path().join("mmp"), store_addr, users, &secret)?;
+        servers.push(mmp);
+        match Server::dovecot_proxy(
+            &work.path().join("dovecot-proxy"),
+            store_addr,
+            users,
+            ProxyMode::Performance,
+        ) {
+            Ok(d) => servers.push(d),
+            Err(e) => println!("dovecot proxy: not measured ({e})"),
+        }
+    } else {
+        match Server::dovecot(&work.path().join("dovecot"), users, None) {
+            Ok(d) => servers.push(d),
+            Err(e) => println!("dovecot: not measured ({e})"),
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,9 +194,18 @@ fn main() -> Result<(), BoxError> {
     for s in &servers {
         println!("{:<9} {} ({})", s.name, s.version, s.addr);
     }
+    if a.proxies {
+        println!(
+            "(mmp and dovproxy relay to the {} store above; their CPU per operation \
+             counts the store's and the proxy's processes)",
+            servers[0].name
+        );
+    }
 
+    // Behind the proxies is the same store: it is populated once.
+    let stores = if a.proxies { 1 } else { servers.len() };
     println!("\npopulate (APPEND over {} connections):", a.clients);
-    for s in &servers {
+    for s in &servers[..stores] {
         let (n, t) = rt.block_on(populate(s.addr, a.clients, a.messages, users, &corpus))?;
         println!(
             "{:<9} {n} APPENDs in {:.1} s = {:.0}/s",
@@ -158,12 +221,15 @@ fn main() -> Result<(), BoxError> {
     let slice = Duration::from_secs(a.seconds.min(SLICE_SECONDS));
     let mut results: Vec<MixResult> = servers.iter().map(|_| MixResult::default()).collect();
     for round in 0..rounds {
-        for (s, into) in servers.iter().zip(results.iter_mut()) {
+        for (i, into) in results.iter_mut().enumerate() {
+            let s = &servers[i];
             let ready = rt.block_on(mix_setup(s.addr, a.clients))?;
-            let cpu = s.cpu();
+            let cpu = cpu_of(&servers, i);
             let seed = 1 + round * 1000;
             let open = rt.block_on(mix_run(ready, None, seed, slice, &corpus, into))?;
-            into.cpu += s.cpu().saturating_sub(cpu);
+            let used = cpu_of(&servers, i);
+            into.cpu += used.total.saturating_sub(cpu.total);
+            into.proxy_cpu += used.proxy.saturating_sub(cpu.proxy);
             rt.block_on(async {
                 for mut imap in open {
                     let _ = imap.cmd("LOGOUT").await;
@@ -171,7 +237,7 @@ fn main() -> Result<(), BoxError> {
             });
         }
     }
-    print_mix(&servers, &results);
+    print_mix(&servers, &results, a.proxies);
 
     if a.per_command > 0 {
         println!(
@@ -190,17 +256,17 @@ fn main() -> Result<(), BoxError> {
         if servers.len() == 2 {
             head.push_str(&format!(" {:>7}", "ratio"));
         }
-        println!("{head}  (CPU us = server CPU per operation)");
+        println!("{head}  (CPU us = server (+ proxy) CPU per operation)");
         for (op, _) in MIX {
             let mut row = format!("{:<21}", op.label());
             let mut rates = Vec::new();
-            for s in &servers {
+            for (i, s) in servers.iter().enumerate() {
                 let mut r = MixResult::default();
                 let ready = rt.block_on(mix_setup(s.addr, a.clients))?;
-                let cpu = s.cpu();
+                let cpu = cpu_of(&servers, i);
                 let run = Duration::from_secs(a.per_command);
                 let open = rt.block_on(mix_run(ready, Some(op), 7, run, &corpus, &mut r))?;
-                r.cpu = s.cpu().saturating_sub(cpu);
+                r.cpu = cpu_of(&servers, i).total.saturating_sub(cpu.total);
                 rt.block_on(async {
                     for mut imap in open {
                         let _ = imap.cmd("LOGOUT").await;
@@ -228,10 +294,27 @@ fn main() -> Result<(), BoxError> {
         }
     }
 
+    if a.proxies {
+        match Server::dovecot_proxy(
+            &work.path().join("dovecot-proxy-1"),
+            store_addr,
+            users,
+            ProxyMode::Security,
+        ) {
+            Ok(d) => idle_only.push(d),
+            Err(e) => println!("dovecot proxy (one process per connection): not measured ({e})"),
+        }
+    }
     println!(
-        "\nidle connections: {} (LOGIN, SELECT INBOX, IDLE), each server freshly restarted",
+        "\nidle connections: {} (LOGIN, SELECT INBOX, IDLE), each server (proxy) freshly restarted",
         a.idle
     );
+    if a.proxies {
+        println!(
+            "(for mmp and the Dovecot proxies: the proxy's memory alone; the store behind \
+             holds the same sessions as in the tiermail row)"
+        );
+    }
     println!(
         "{:<9} {:>10} {:>10} {:>10} {:>14} {:>16} {:>10}",
         "server",
@@ -242,7 +325,7 @@ fn main() -> Result<(), BoxError> {
         "KiB/conn 2nd half",
         "processes"
     );
-    for s in &mut servers {
+    for s in servers.iter_mut().chain(idle_only.iter_mut()) {
         s.restart()?;
         std::thread::sleep(Duration::from_secs(1));
         let before = s.memory();
@@ -264,14 +347,15 @@ fn main() -> Result<(), BoxError> {
             (after.rss_kib as f64 - half.rss_kib as f64) / second,
             after.processes
         );
-        if s.name == "dovecot" {
+        if s.name != "tiermail" || s.proxy {
             println!(
                 "{:<9} proportional set size (shared pages split between processes): \
-                 {:.1} -> {:.1} MiB = {:.1} KiB/conn",
+                 {:.1} -> {:.1} MiB = {:.1} KiB/conn, 2nd half {:.1} KiB/conn",
                 "",
                 before.pss_kib as f64 / 1024.0,
                 after.pss_kib as f64 / 1024.0,
-                (after.pss_kib as f64 - before.pss_kib as f64) / k
+                (after.pss_kib as f64 - before.pss_kib as f64) / k,
+                (after.pss_kib as f64 - half.pss_kib as f64) / second
             );
         }
         rt.block_on(async {
@@ -280,6 +364,7 @@ fn main() -> Result<(), BoxError> {
             }
         });
     }
+    drop(idle_only);
     drop(servers);
     Ok(())
 }
@@ -331,8 +416,11 @@ impl Op {
 #[derive(Default)]
 struct MixResult {
     elapsed: Duration,
-    /// Server CPU time (user + system, all its processes) during the mix.
+    /// Server CPU time (user + system, all its processes; for a proxy,
+    /// the proxy's and the store's behind it) during the mix.
     cpu: Duration,
+    /// The proxy's share of `cpu` (zero for a server measured straight).
+    proxy_cpu: Duration,
     by_op: HashMap<Op, Vec<Duration>>,
 }
 
@@ -477,7 +565,7 @@ async fn client(
     Ok((s, lat))
 }
 
-fn print_mix(servers: &[Server], results: &[MixResult]) {
+fn print_mix(servers: &[Server], results: &[MixResult], proxies: bool) {
     println!(
         "\nmix: {} s per server, in alternating {SLICE_SECONDS} s slices; ops/s and latency per command",
         results
@@ -493,7 +581,7 @@ fn print_mix(servers: &[Server], results: &[MixResult]) {
             "p99 ms"
         ));
     }
-    if servers.len() == 2 {
+    if servers.len() == 2 && !proxies {
         head.push_str(&format!(" {:>7}", "ratio"));
     }
     println!("{head}");
@@ -523,7 +611,9 @@ fn print_mix(servers: &[Server], results: &[MixResult]) {
                 pick(0.99)
             ));
         }
-        if let [t, d] = results {
+        if let [t, d] = results
+            && !proxies
+        {
             let dr = rate(d, op);
             if dr > 0.0 {
                 row.push_str(&format!(" {:>6.2}x", rate(t, op) / dr));
@@ -531,27 +621,83 @@ fn print_mix(servers: &[Server], results: &[MixResult]) {
         }
         println!("{row}");
     }
-    if results.len() == 2 {
+    if results.len() == 2 && !proxies {
         println!("ratio = tiermail ops/s / dovecot ops/s (above 1: Tiermail ahead)");
     }
     for (s, r) in servers.iter().zip(results) {
         let ops: usize = r.by_op.values().map(Vec::len).sum();
+        let proxy = if s.proxy {
+            format!(
+                " (proxy alone {:.1} s, {:.0} us per operation)",
+                r.proxy_cpu.as_secs_f64(),
+                r.proxy_cpu.as_secs_f64() * 1e6 / ops.max(1) as f64
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{:<9} server CPU {:.1} s in {:.0} s of mix ({:.0} % of one core), {:.0} us per operation",
+            "{:<9} {} CPU {:.1} s in {:.0} s of mix ({:.0} % of one core), {:.0} us per operation{proxy}",
             s.name,
+            if s.proxy { "store+proxy" } else { "server" },
             r.cpu.as_secs_f64(),
             r.elapsed.as_secs_f64(),
             100.0 * r.cpu.as_secs_f64() / r.elapsed.as_secs_f64().max(1e-9),
             r.cpu.as_secs_f64() * 1e6 / ops.max(1) as f64
         );
     }
+    if proxies && let Some(direct) = results.first() {
+        let all = |r: &MixResult| -> Vec<Duration> {
+            let mut v: Vec<Duration> = r.by_op.values().flatten().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let pick = |v: &[Duration], q: f64| {
+            v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        let base = all(direct);
+        let base_rate = rate(direct, None);
+        for (s, r) in servers.iter().zip(results).skip(1) {
+            let v = all(r);
+            println!(
+                "{:<9} against the store straight: throughput {:+.1} %, p50 {:+.2} ms, p99 {:+.2} ms",
+                s.name,
+                100.0 * (rate(r, None) / base_rate.max(1e-9) - 1.0),
+                pick(&v, 0.5) - pick(&base, 0.5),
+                pick(&v, 0.99) - pick(&base, 0.99)
+            );
+        }
+    }
+}
+
+/// CPU time so far of server `i`: its own processes (`proxy`, when it is
+/// a proxy) plus, for a proxy, the store behind it (`servers[0]`).
+struct CpuTime {
+    total: Duration,
+    proxy: Duration,
+}
+
+fn cpu_of(servers: &[Server], i: usize) -> CpuTime {
+    let own = servers[i].cpu();
+    if servers[i].proxy {
+        CpuTime {
+            total: own + servers[0].cpu(),
+            proxy: own,
+        }
+    } else {
+        CpuTime {
+            total: own,
+            proxy: Duration::ZERO,
+        }
+    }
 }
 
 fn short(name: &str) -> &str {
-    if name == "tiermail" {
-        "tierm."
-    } else {
-        "dovec."
+    match name {
+        "tiermail" => "tierm.",
+        "dovecot" => "dovec.",
+        "dovproxy" => "dovpx.",
+        other => other,
     }
 }
 
@@ -778,6 +924,28 @@ fn appenduid(tagged: &str) -> Option<u32> {
 
 // ---------------------------------------------------------------- servers
 
+/// A file directory with testuser1..`users` (`{SSHA}` of [`PASSWORD`]) at
+/// `dir/directory.toml`.
+fn write_directory(dir: &Path, users: usize) -> Result<PathBuf, BoxError> {
+    use mail_directory::file::{Data, FileDirectory, FileUser};
+    let password =
+        mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
+    let data_path = dir.join("directory.toml");
+    let data = Data::single_domain(
+        DOMAIN,
+        (1..=users)
+            .map(|i| FileUser {
+                uid: format!("testuser{i}"),
+                mail: format!("testuser{i}@{DOMAIN}"),
+                password: Some(password.clone()),
+                ..FileUser::default()
+            })
+            .collect(),
+    );
+    FileDirectory::create(&data_path, &data)?;
+    Ok(data_path)
+}
+
 #[derive(Default, Clone, Copy)]
 struct Memory {
     rss_kib: u64,
@@ -786,6 +954,7 @@ struct Memory {
 }
 
 enum Kind {
+    /// One of Tiermail's binaries (`mailstore` or `mmp`).
     Tiermail {
         binary: PathBuf,
         config: PathBuf,
@@ -800,6 +969,41 @@ struct Server {
     addr: SocketAddr,
     dir: PathBuf,
     kind: Kind,
+    /// A proxy in front of the first server (the store).
+    proxy: bool,
+}
+
+/// How Dovecot's login processes serve proxied connections.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ProxyMode {
+    /// Dovecot's default ("high-security mode"): one `imap-login` process
+    /// per connection, proxying it for its whole life.
+    Security,
+    /// "High-performance mode", the one Dovecot's documentation
+    /// recommends for proxies: `service_count = 0`, two long-lived
+    /// `imap-login` processes (one per core here) serving every
+    /// connection.
+    Performance,
+}
+
+/// `NAME` next to this example (`target/release/NAME`), or `$ENV`.
+fn sibling_binary(name: &str, env: &str) -> Result<PathBuf, BoxError> {
+    let binary = match std::env::var_os(env) {
+        Some(b) => PathBuf::from(b),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join(name))
+            .ok_or_else(|| format!("cannot locate the {name} binary; set {env}"))?,
+    };
+    if !binary.exists() {
+        return Err(format!(
+            "{} not found: cargo build --release --workspace --bins --examples --locked",
+            binary.display()
+        )
+        .into());
+    }
+    Ok(binary)
 }
 
 fn wait_listening(addr: SocketAddr, what: &str) -> Result<(), BoxError> {
@@ -808,40 +1012,12 @@ fn wait_listening(addr: SocketAddr, what: &str) -> Result<(), BoxError> {
 }
 
 impl Server {
-    /// The release `mailstore` with `[imap]` on a fixed loopback port.
-    fn tiermail(dir: &Path, users: usize) -> Result<Self, BoxError> {
-        use mail_directory::file::{Data, FileDirectory, FileUser};
-        let binary = match std::env::var_os("MAILSTORE_BIN") {
-            Some(b) => PathBuf::from(b),
-            None => std::env::current_exe()?
-                .parent()
-                .and_then(Path::parent)
-                .map(|p| p.join("mailstore"))
-                .ok_or("cannot locate the mailstore binary; set MAILSTORE_BIN")?,
-        };
-        if !binary.exists() {
-            return Err(format!(
-                "{} not found: cargo build --release --workspace --bins --examples --locked",
-                binary.display()
-            )
-            .into());
-        }
+    /// The release `mailstore` with `[imap]` on a fixed loopback port,
+    /// trusting an MMP on loopback with `secret` (`[proxy]`).
+    fn tiermail(dir: &Path, users: usize, secret: &Path) -> Result<Self, BoxError> {
+        let binary = sibling_binary("mailstore", "MAILSTORE_BIN")?;
         std::fs::create_dir_all(dir)?;
-        let password =
-            mail_directory::password::hash(PASSWORD, mail_directory::password::Scheme::Ssha)?;
-        let data_path = dir.join("directory.toml");
-        let data = Data::single_domain(
-            DOMAIN,
-            (1..=users)
-                .map(|i| FileUser {
-                    uid: format!("testuser{i}"),
-                    mail: format!("testuser{i}@{DOMAIN}"),
-                    password: Some(password.clone()),
-                    ..FileUser::default()
-                })
-                .collect(),
-        );
-        FileDirectory::create(&data_path, &data)?;
+        let data_path = write_directory(dir, users)?;
         let port = mail_testkit::free_port()?;
         let config = dir.join("mailstore.toml");
         std::fs::write(
@@ -854,7 +1030,9 @@ impl Server {
                  [directory]\nbackend = \"file\"\npath = {data:?}\n\
                  [lmtp.listener]\nlisten = \"127.0.0.1:0\"\n\
                  [imap]\nallow_plaintext_login = true\n\
-                 [imap.listener]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\nmax_connections = {max}\n",
+                 [imap.listener]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\nmax_connections = {max}\n\
+                 [proxy]\nnetworks = [\"127.0.0.1/32\"]\n[[proxy.identities]]\nname = \"mmp\"\nsecret_file = {secret:?}\n",
+                secret = secret.display().to_string(),
                 sys = dir.join("system").display().to_string(),
                 part = dir.join("primary").display().to_string(),
                 data = data_path.display().to_string(),
@@ -878,17 +1056,126 @@ impl Server {
                 config,
                 child,
             },
+            proxy: false,
         };
         wait_listening(addr, "mailstore")
-            .map_err(|e| format!("{e}; see {}", dir.join("mailstore.log").display()))?;
+            .map_err(|e| format!("{e}; see {}", dir.join("service.log").display()))?;
         Ok(me)
+    }
+
+    /// The release `mmp` in front of the store at `store`: plain IMAP on
+    /// a loopback port (plaintext logins allowed, as at the store), a
+    /// file directory with the store's users and passwords, every user
+    /// routed to the store (`default_host`), the trusted-proxy login with
+    /// `secret`, no TLS on either hop and no per-address connection limit
+    /// (every client is 127.0.0.1).
+    fn mmp(dir: &Path, store: SocketAddr, users: usize, secret: &Path) -> Result<Self, BoxError> {
+        let binary = sibling_binary("mmp", "MMP_BIN")?;
+        std::fs::create_dir_all(dir)?;
+        let data_path = write_directory(dir, users)?;
+        let port = mail_testkit::free_port()?;
+        let config = dir.join("mmp.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[service]\nadmin_listen = \"127.0.0.1:0\"\ndrain_timeout = \"2s\"\n\
+                 [telemetry]\n\
+                 [directory]\nbackend = \"file\"\npath = {data:?}\n\
+                 [imap]\nallow_plaintext_login = true\n\
+                 [imap.listener]\nlisten = \"127.0.0.1:{port}\"\ntls = \"none\"\nmax_connections = {max}\n\
+                 [backend]\nidentity = \"mmp\"\nsecret_file = {secret:?}\ndefault_host = \"localhost\"\n\
+                 [backend.hosts.\"localhost\"]\naddress = \"127.0.0.1\"\nimap_port = {store_port}\n\
+                 [backend.dns]\nenabled = false\n\
+                 [limits]\nmax_connections_per_ip = 0\n",
+                data = data_path.display().to_string(),
+                secret = secret.display().to_string(),
+                store_port = store.port(),
+                max = users + 100,
+            ),
+        )?;
+        let version = format!(
+            "{} (release mmp {}, trusted-proxy login)",
+            env!("CARGO_PKG_VERSION"),
+            binary.display()
+        );
+        let child = Self::spawn_tiermail(&binary, &config, dir)?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let me = Self {
+            name: "mmp",
+            version,
+            addr,
+            dir: dir.to_path_buf(),
+            kind: Kind::Tiermail {
+                binary,
+                config,
+                child,
+            },
+            proxy: true,
+        };
+        wait_listening(addr, "mmp")
+            .map_err(|e| format!("{e}; see {}", dir.join("service.log").display()))?;
+        Ok(me)
+    }
+
+    /// Dovecot as an IMAP proxy in front of the store at `store`: every
+    /// user's passdb entry says `proxy=y host= port=`, so `imap-login`
+    /// checks the password (passwd-file) and then logs in at the store
+    /// with the user's own password and relays; no local mail.
+    fn dovecot_proxy(
+        dir: &Path,
+        store: SocketAddr,
+        users: usize,
+        mode: ProxyMode,
+    ) -> Result<Self, BoxError> {
+        let limit = users + 100;
+        let login = match mode {
+            ProxyMode::Security => format!("  process_limit = {limit}\n"),
+            ProxyMode::Performance => {
+                format!("  service_count = 0\n  process_min_avail = 2\n  client_limit = {limit}\n")
+            }
+        };
+        let config = DovecotConfig::new("tiermail-imap-bench-proxy")
+            .protocol(Protocol::Imap)
+            .test_users(users)
+            .password(PASSWORD)
+            .domain(DOMAIN)
+            .user_fields(&format!(
+                "proxy=y host={} port={}",
+                store.ip(),
+                store.port()
+            ))
+            .extra(&format!(
+                "disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+                 default_client_limit = {client_limit}\n\
+                 service imap-login {{\n{login}}}\n",
+                client_limit = 4 * limit,
+            ));
+        let dovecot = Dovecot::start(dir, &config)?;
+        let addr = dovecot
+            .addr(Protocol::Imap)
+            .ok_or("dovecot serves no IMAP")?;
+        let (name, how) = match mode {
+            ProxyMode::Performance => ("dovproxy", "high-performance mode"),
+            ProxyMode::Security => ("dovproxy1", "one process per connection"),
+        };
+        Ok(Self {
+            name,
+            version: format!(
+                "{} (imap-login proxy, {how})",
+                mail_testkit::dovecot::version()
+            ),
+            addr,
+            dir: dir.to_path_buf(),
+            kind: Kind::Dovecot(dovecot),
+            proxy: true,
+        })
     }
 
     fn spawn_tiermail(binary: &Path, config: &Path, dir: &Path) -> Result<Child, BoxError> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("mailstore.log"))?;
+            .open(dir.join("service.log"))?;
         Ok(Command::new(binary)
             .arg("--config")
             .arg(config)
@@ -901,8 +1188,24 @@ impl Server {
 
     /// Dovecot's IMAP from a private configuration (mail_testkit's, as
     /// lmtp_bench's and smtp_bench's), with limits for `users` connections.
-    fn dovecot(dir: &Path, users: usize) -> Result<Self, BoxError> {
+    ///
+    /// With `master_secret`, `mmp` may log in as a Dovecot master user with
+    /// that password: SASL PLAIN with the user as authorization identity,
+    /// the MMP's trusted-proxy login (docs/mmp.md).
+    fn dovecot(dir: &Path, users: usize, master_secret: Option<&str>) -> Result<Self, BoxError> {
         let limit = users + 100;
+        let master = match master_secret {
+            Some(secret) => {
+                std::fs::create_dir_all(dir)?;
+                let masters = dir.join("masters");
+                std::fs::write(&masters, format!("mmp:{{PLAIN}}{secret}\n"))?;
+                format!(
+                    "passdb {{\n  driver = passwd-file\n  master = yes\n  args = scheme=PLAIN {}\n}}\n",
+                    masters.display()
+                )
+            }
+            None => String::new(),
+        };
         let config = DovecotConfig::new("tiermail-imap-bench")
             .protocol(Protocol::Imap)
             .test_users(users)
@@ -912,7 +1215,7 @@ impl Server {
                 "disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
                  mail_max_userip_connections = {limit}\n\
                  default_client_limit = {client_limit}\n\
-                 service imap {{\n  process_limit = {limit}\n}}\n",
+                 service imap {{\n  process_limit = {limit}\n}}\n{master}",
                 client_limit = 4 * limit,
             ));
         let dovecot = Dovecot::start(dir, &config)?;
@@ -928,6 +1231,7 @@ impl Server {
             addr,
             dir: dir.to_path_buf(),
             kind: Kind::Dovecot(dovecot),
+            proxy: false,
         })
     }
 

@@ -87,6 +87,10 @@ pub struct DovecotConfig {
     /// Lines appended to `dovecot.conf` as they are (limits, auth
     /// settings, more `service` blocks).
     pub extra: String,
+    /// Extra fields of every user's passdb entry (the passwd-file's last
+    /// column), e.g. `proxy=y host=127.0.0.1 port=1143` for a Dovecot
+    /// that proxies every login to another IMAP server.
+    pub user_fields: String,
 }
 
 impl DovecotConfig {
@@ -100,6 +104,7 @@ impl DovecotConfig {
             domain: "example.test".into(),
             instance: instance.into(),
             extra: String::new(),
+            user_fields: String::new(),
         }
     }
 
@@ -134,6 +139,13 @@ impl DovecotConfig {
     /// The mail domain.
     pub fn domain(mut self, domain: &str) -> Self {
         self.domain = domain.into();
+        self
+    }
+
+    /// Gives every user these passdb extra fields (space-separated
+    /// `key=value`).
+    pub fn user_fields(mut self, fields: &str) -> Self {
+        self.user_fields = fields.into();
         self
     }
 
@@ -192,9 +204,10 @@ impl Dovecot {
         for u in &config.users {
             let _ = writeln!(
                 users,
-                "{u}:{{PLAIN}}{}:{MAIL_UID}:{MAIL_UID}::{}/{u}::",
+                "{u}:{{PLAIN}}{}:{MAIL_UID}:{MAIL_UID}::{}/{u}::{}",
                 config.password,
-                data.display()
+                data.display(),
+                config.user_fields
             );
         }
         std::fs::write(dir.join("users"), users)?;
