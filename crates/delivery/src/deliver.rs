@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mail_mta::{Envelope, QueuedRecipient};
+use mail_queue::{Envelope, QueuedRecipient};
 use mail_routing::config::parse_host_port;
 use mail_routing::{Channel, ChannelKind, Destination, TlsPolicy};
 use mail_smtp_proto::{Body, Ret, xtext};

@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use mail_mta::{Envelope, QueuedRecipient};
+use mail_queue::{Envelope, QueuedRecipient};
 
 /// The per-recipient `Action` (RFC 3464 2.3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 pub enum Error {
     /// The spool could not be read or updated.
     #[error("spool: {0}")]
-    Spool(#[from] mail_mta::Error),
+    Spool(#[from] mail_queue::Error),
     /// jobctl could not be reached or refused a call.
     #[error("jobctl: {0}")]
     Jobctl(String),

@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mail_core::grpc::{ClientTls, GrpcError};
-use mail_mta::{Envelope, QueueId, QueueNotifier, Spool};
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_proto::jobctl::v1::{DeletedJob, Job, LeaseRequest};
+use mail_queue::{Envelope, QueueId, QueueNotifier, Spool};
 use mail_routing::Router;
 use tonic::transport::Channel;
 

@@ -1,6 +1,6 @@
 //! The master channel programs of Tiermail's relays: the delivery side.
 //!
-//! A relay receives mail into its spool (`mail-mta`) and tells jobctl; the
+//! A relay receives mail into its spool (`mail-queue`) and tells jobctl; the
 //! workers started by [`start`] lease jobs from jobctl over gRPC (one
 //! channel each), read the message and envelope from the spool, deliver,
 //! record each recipient's state in the queue file durably, report to

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use mail_mta::Envelope;
+use mail_queue::Envelope;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;

@@ -8,10 +8,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use mail_mta::spool::Content;
-use mail_mta::{ClientRecord, Envelope, QueuedRecipient, Spool};
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_proto::jobctl::v1::{Job, Recipient, RetryPolicy, SubmitRequest};
+use mail_queue::Content;
+use mail_queue::{ClientRecord, Envelope, QueuedRecipient, Spool};
 use mail_routing::{Channel, Router, RoutingDirectory};
 use mail_smtp_proto::Body;
 use tonic::transport::Channel as GrpcChannel;

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mail_core::shutdown::Shutdown;
-use mail_mta::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
 use mail_proto::jobctl::v1::{
     Job, LeaseRequest, Outcome as JobOutcome, RecipientResult, ReportRequest,
 };
+use mail_queue::{Envelope, QueueId, QueuedRecipient, RcptState, Spool};
 use mail_routing::{Channel, ChannelKind, DsnReturn};
 use mail_smtp_proto::Ret;
 use tracing::Instrument;
@@ -240,7 +240,7 @@ impl Worker {
         };
         let entry = match self.spool.open_entry(&channel, &id).await {
             Ok(e) => e,
-            Err(mail_mta::Error::NotFound { .. }) => {
+            Err(mail_queue::Error::NotFound { .. }) => {
                 // Removed after its last recipient was done; the report
                 // was lost (crash) or this is a duplicate job.
                 let r = all(
@@ -262,7 +262,7 @@ impl Worker {
             .await;
     }
 
-    async fn attempt(&mut self, job: Job, entry: mail_mta::Entry, span: tracing::Span) {
+    async fn attempt(&mut self, job: Job, entry: mail_queue::Entry, span: tracing::Span) {
         let env = entry.envelope.clone();
         let channel = self.rt.channel.name.clone();
         let mut report = Vec::new();

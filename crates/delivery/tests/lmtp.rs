@@ -11,7 +11,7 @@ use common::mailstore::{DOMAIN, Mailstore};
 use common::*;
 use mail_core::shutdown::Shutdown;
 use mail_delivery::{DeliveryConfig, RoutedSink};
-use mail_mta::RcptState;
+use mail_queue::RcptState;
 use mail_routing::{NoDirectory, Router, RoutingDirectory};
 
 const T: Duration = Duration::from_secs(30);

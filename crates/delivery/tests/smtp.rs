@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use mail_core::shutdown::Shutdown;
 use mail_delivery::{DeliveryConfig, RoutedSink};
-use mail_mta::{QueuedRecipient, Spool};
+use mail_queue::{QueuedRecipient, Spool};
 use mail_routing::{NoDirectory, Router, RoutingDirectory};
 use mail_smtp_proto::{Notify, Orcpt};
 
@@ -126,7 +126,7 @@ async fn drained(s: &Setup, channel: &str) {
     .await;
 }
 
-async fn dsns(s: &Setup, n: usize) -> Vec<(mail_mta::Envelope, String)> {
+async fn dsns(s: &Setup, n: usize) -> Vec<(mail_queue::Envelope, String)> {
     let spool = s.spool.clone();
     wait_for(&format!("{n} DSN(s) in dsn_hold"), T, || {
         let spool = spool.clone();
@@ -137,7 +137,7 @@ async fn dsns(s: &Setup, n: usize) -> Vec<(mail_mta::Envelope, String)> {
             }
             let mut out = Vec::new();
             for f in files {
-                let id: mail_mta::QueueId = f.file_name()?.to_str()?.parse().ok()?;
+                let id: mail_queue::QueueId = f.file_name()?.to_str()?.parse().ok()?;
                 let (env, data) = spool.read("dsn_hold", &id).await.ok()?;
                 out.push((env, String::from_utf8_lossy(&data).into_owned()));
             }

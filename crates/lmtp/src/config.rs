@@ -7,6 +7,7 @@
 //! max_recipients = 1000
 //! command_timeout = "5m"
 //! data_timeout = "3m"
+//! message_timeout = "10m"
 //! [lmtp.listener]
 //! listen = "0.0.0.0:24"
 //! tls = "starttls"
@@ -42,6 +43,11 @@ pub struct LmtpConfig {
     /// Wait for each piece of message content (RFC 5321 4.5.3.2.5-6).
     #[serde(default = "default_data_timeout", with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// Longest time one message's content may take in total (DATA, or
+    /// every BDAT chunk from the first to the last), against clients that
+    /// trickle a byte just before each data timeout; `421 4.4.2` then.
+    #[serde(default = "default_message_timeout", with = "humantime_serde")]
+    pub message_timeout: Duration,
     /// Bad commands tolerated before the session is closed with `421`.
     #[serde(default = "default_max_errors")]
     pub max_errors: u32,
@@ -77,6 +83,9 @@ fn default_command_timeout() -> Duration {
 fn default_data_timeout() -> Duration {
     Duration::from_secs(180)
 }
+fn default_message_timeout() -> Duration {
+    Duration::from_secs(600)
+}
 fn default_max_errors() -> u32 {
     20
 }
@@ -97,6 +106,7 @@ impl LmtpConfig {
             max_recipients: default_max_recipients(),
             command_timeout: default_command_timeout(),
             data_timeout: default_data_timeout(),
+            message_timeout: default_message_timeout(),
             max_errors: default_max_errors(),
             spool_threshold: default_spool_threshold(),
             spool_dir: None,
@@ -128,6 +138,9 @@ impl Validate for LmtpConfig {
         }
         if self.data_timeout.is_zero() {
             v.error("data_timeout", "must be longer than zero");
+        }
+        if self.message_timeout.is_zero() {
+            v.error("message_timeout", "must be longer than zero");
         }
         if self.max_errors == 0 {
             v.error("max_errors", "must be at least 1");
@@ -172,17 +185,18 @@ mod tests {
     #[test]
     fn documented_example_loads() {
         let f = parse(
-            "[lmtp]\nhostname = \"store1.example.org\"\nmax_message_size = 52428800\nmax_recipients = 1000\ncommand_timeout = \"5m\"\ndata_timeout = \"3m\"\n[lmtp.listener]\nlisten = \"0.0.0.0:24\"\ntls = \"starttls\"\n",
+            "[lmtp]\nhostname = \"store1.example.org\"\nmax_message_size = 52428800\nmax_recipients = 1000\ncommand_timeout = \"5m\"\ndata_timeout = \"3m\"\nmessage_timeout = \"10m\"\n[lmtp.listener]\nlisten = \"0.0.0.0:24\"\ntls = \"starttls\"\n",
         )
         .expect("valid");
         assert_eq!(f.lmtp.command_timeout, Duration::from_secs(300));
+        assert_eq!(f.lmtp.message_timeout, Duration::from_secs(600));
         assert_eq!(f.lmtp.recipient_delimiter, Some('+'));
     }
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
         let err = parse(
-            "[lmtp]\nhostname = \"a b\"\nmax_message_size = 10\nmax_recipients = 0\ncommand_timeout = \"0s\"\nrecipient_delimiter = \"@\"\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = 0\n",
+            "[lmtp]\nhostname = \"a b\"\nmax_message_size = 10\nmax_recipients = 0\ncommand_timeout = \"0s\"\nmessage_timeout = \"0s\"\nrecipient_delimiter = \"@\"\n[lmtp.listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = 0\n",
         )
         .expect_err("invalid");
         let text = err.to_string();
@@ -192,6 +206,7 @@ mod tests {
             "lmtp.max_message_size",
             "lmtp.max_recipients",
             "lmtp.command_timeout",
+            "lmtp.message_timeout",
             "lmtp.recipient_delimiter",
         ] {
             assert!(

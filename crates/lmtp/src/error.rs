@@ -1,8 +1,10 @@
-//! The crate's error type: what can end a session or stop a listener.
+//! The crate's error type: what can stop a listener. A session's I/O and
+//! content errors are [`mail_queue::Error`]s, logged and turned into
+//! replies where they happen.
 
 use std::net::SocketAddr;
 
-/// Why a listener could not start or a session ended early.
+/// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -14,16 +16,4 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Reading from or writing to the client failed.
-    #[error("connection: {0}")]
-    Io(#[from] std::io::Error),
-    /// The client said nothing within the command or data timeout.
-    #[error("timeout")]
-    Timeout,
-    /// The client closed the connection.
-    #[error("connection closed by client")]
-    Closed,
-    /// The STARTTLS handshake failed.
-    #[error("TLS handshake: {0}")]
-    Tls(std::io::Error),
 }

@@ -22,6 +22,12 @@
 //! Content policy (see [`mail_smtp_proto::data`]): bare CR/LF is refused
 //! with `554 5.6.11` (SMTP smuggling), NUL and lines over 998 octets with
 //! `554 5.6.0`, all after the final dot, for every recipient.
+//!
+//! Content arrives through [`mail_queue::intake`], the code the SMTP
+//! server uses too: the data timeout per read, a whole-message deadline
+//! (`message_timeout`, `421 4.4.2` when it passes), BDAT chunks refused
+//! with `552 5.3.4` before they are read when they would exceed
+//! `max_message_size`, and the memory-then-tempfile buffer.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -31,7 +37,6 @@ pub mod mailboxes;
 mod metrics;
 pub mod server;
 pub mod session;
-mod spool;
 mod trace;
 
 pub use config::LmtpConfig;

@@ -3,9 +3,7 @@
 //! double.
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::SystemTime;
 
 use mail_smtp_proto::{Address, MailParams, RcptParams, Reply, ReversePath};
@@ -106,33 +104,10 @@ pub enum DeliveryResult {
     PermFail(Reply),
 }
 
-/// Where the message content is.
-#[derive(Debug)]
-pub enum MessageBody {
-    /// Small messages stay in memory.
-    Memory(Vec<u8>),
-    /// Large messages are in a temporary file, removed when this is
-    /// dropped. The store may hard-link it elsewhere first.
-    File(tempfile::TempPath),
-}
-
-impl MessageBody {
-    /// The path of a spooled message.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            MessageBody::Memory(_) => None,
-            MessageBody::File(p) => Some(p),
-        }
-    }
-
-    /// Reads the whole message into memory.
-    pub async fn read_all(&self) -> io::Result<Vec<u8>> {
-        match self {
-            MessageBody::Memory(v) => Ok(v.clone()),
-            MessageBody::File(p) => tokio::fs::read(p).await,
-        }
-    }
-}
+/// Where the message content is: in memory, or in a temporary file
+/// (removed on drop; the store may hard-link it elsewhere first). The
+/// type is the queue's buffer output, shared with the SMTP server.
+pub use mail_queue::MessageBody;
 
 /// The envelope of one transaction.
 #[derive(Debug, Clone)]

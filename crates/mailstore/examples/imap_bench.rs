@@ -1457,9 +1457,6 @@ fn base64_lines(data: &[u8]) -> String {
 /// base64 attachment (20-200 KiB), 8 % long text (30-120 KiB); a third are
 /// replies.
 fn generate_corpus(count: usize) -> Vec<Vec<u8>> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let mut rng = Rng::new(20240601);
     let mut sent: Vec<(String, String)> = Vec::new();
     let mut out = Vec::with_capacity(count);
@@ -1479,14 +1476,13 @@ fn generate_corpus(count: usize) -> Vec<Vec<u8>> {
             rng.pick(&TOPICS).to_string()
         };
         let mid = format!("<{i}.{:016x}@bench.example.test>", rng.next());
-        let minutes = 37 * i;
+        // One message every 37 minutes from 2024-01-01 00:00 UTC.
+        let sent_at = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_704_067_200 + 37 * 60 * i as u64);
         h.push_str(&format!(
-            "Subject: {subject}\r\nDate: {} {} 2024 {:02}:{:02}:00 +0000\r\nMessage-ID: {mid}\r\n\
+            "Subject: {subject}\r\nDate: {}\r\nMessage-ID: {mid}\r\n\
              X-Mailer: Tiermail imap_bench\r\nMIME-Version: 1.0\r\n",
-            1 + (minutes / 1440) % 28,
-            MONTHS[(minutes / (1440 * 28)) % 12],
-            (minutes / 60) % 24,
-            minutes % 60
+            mail_core::date::rfc5322(sent_at)
         ));
         sent.push((subject, mid));
         let r = rng.below(100);

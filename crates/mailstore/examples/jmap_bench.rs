@@ -94,10 +94,11 @@ fn message(i: usize) -> Vec<u8> {
         "Hello,\r\n\r\nthis is message {i} of the benchmark mailbox. {}\r\n\r\nRegards\r\n",
         "Some words to fill the body of a short mail. ".repeat(20)
     );
+    // One message a second from Thu, 3 Dec 2026 10:00:00 UTC.
+    let sent_at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_292_000 + i as u64);
     let head = format!(
-        "From: {from}\r\nTo: bench@example.test\r\nSubject: Benchmark message {i}\r\nMessage-ID: <m{i}@example.net>\r\n{thread}Date: Thu, 3 Dec 2026 10:{:02}:{:02} +0000\r\nMIME-Version: 1.0\r\n",
-        (i / 60) % 60,
-        i % 60
+        "From: {from}\r\nTo: bench@example.test\r\nSubject: Benchmark message {i}\r\nMessage-ID: <m{i}@example.net>\r\n{thread}Date: {}\r\nMIME-Version: 1.0\r\n",
+        mail_core::date::rfc5322(sent_at)
     );
     let body = match i % 10 {
         0 => format!(

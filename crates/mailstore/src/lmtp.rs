@@ -195,9 +195,11 @@ impl StoreMailboxes {
     /// Puts one warning notice in the user's INBOX through the guaranteed
     /// path (the store reports each crossing of the threshold once).
     async fn send_quota_warning(&self, uid: &str) {
+        // RFC 5322 3.6: the origination date is required.
         let notice = format!(
-            "From: Mail System <postmaster@{host}>\r\nTo: {uid}\r\nSubject: Your mailbox is nearly full\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour mailbox has passed its warning level. Please delete or archive\r\nmessages: once it is full, new mail is held and then returned to the sender.\r\n",
-            host = self.host
+            "From: Mail System <postmaster@{host}>\r\nTo: {uid}\r\nSubject: Your mailbox is nearly full\r\nDate: {date}\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nYour mailbox has passed its warning level. Please delete or archive\r\nmessages: once it is full, new mail is held and then returned to the sender.\r\n",
+            host = self.host,
+            date = mail_core::date::rfc5322(std::time::SystemTime::now()),
         );
         let recipient = mail_store::Recipient::new(uid.to_string());
         let opts = DeliverOptions {

@@ -14,10 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mail_core::Shutdown;
 use mail_core::listener::ListenerConfig;
-use mail_mta::{
-    ClientInfo, Hooks, RcptVerdict, RecipientPolicy, Route, SmtpConfig, SmtpServer, Spool,
-    SpoolConfig,
-};
+use mail_mta::{ClientInfo, Hooks, RcptVerdict, RecipientPolicy, Route, SmtpConfig, SmtpServer};
+use mail_queue::{Spool, SpoolConfig};
 use mail_smtp_proto::{Address, RcptParams, ReversePath};
 
 struct AcceptAll;

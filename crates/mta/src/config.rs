@@ -222,7 +222,7 @@ mod tests {
     #[serde(deny_unknown_fields)]
     struct File {
         smtp: SmtpConfig,
-        spool: crate::spool::SpoolConfig,
+        spool: mail_queue::SpoolConfig,
     }
 
     impl Validate for File {

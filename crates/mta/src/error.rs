@@ -1,11 +1,10 @@
-//! The crate's one error type: what can stop a listener, end a session or
-//! fail a queue operation.
+//! The crate's one error type: what can stop a listener. A session's
+//! I/O, content and queueing errors are [`mail_queue::Error`]s, logged and
+//! turned into replies where they happen.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-/// Why a listener could not start, a session ended early or the spool
-/// refused an operation.
+/// Why a listener could not start (or a spool it needs could not open).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -17,58 +16,7 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// Reading from or writing to the client failed.
-    #[error("connection: {0}")]
-    Io(#[from] std::io::Error),
-    /// The client said nothing within the command or data timeout.
-    #[error("timeout")]
-    Timeout,
-    /// The client closed the connection.
-    #[error("connection closed by client")]
-    Closed,
-    /// A spool file or directory operation failed.
-    #[error("spool {}: {source}", path.display())]
-    Spool {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A queue file does not follow the format (see [`crate::spool`]).
-    #[error("queue file {}: {why}", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// The requested queue entry does not exist (already removed?).
-    #[error("queue entry {channel}/{id} not found")]
-    NotFound {
-        /// Its channel.
-        channel: String,
-        /// Its queue id.
-        id: String,
-    },
-    /// Text that is not a queue id (24 upper-case hex digits).
-    #[error("invalid queue id {0:?}")]
-    InvalidQueueId(String),
-    /// A channel name that cannot be a directory name.
-    #[error("invalid channel name {0:?}")]
-    InvalidChannel(String),
-    /// A recipient that is not part of the entry.
-    #[error("recipient {0} is not in the queue entry")]
-    UnknownRecipient(String),
-    /// The group-commit thread is gone (spool closed).
-    #[error("spool committer: {0}")]
-    Commit(String),
-}
-
-impl Error {
-    pub(crate) fn spool(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Spool {
-            path: path.into(),
-            source,
-        }
-    }
+    /// A queue operation failed (see [`mail_queue::Error`]).
+    #[error(transparent)]
+    Queue(#[from] mail_queue::Error),
 }

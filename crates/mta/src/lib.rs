@@ -1,5 +1,5 @@
 //! The MTA library both SMTP relays use: the receiving side (an RFC 5321
-//! server) and the queue on disk.
+//! server) writing into the queue of [`mail_queue`].
 //!
 //! - [`SmtpServer`] plugs into [`mail_core::listener`] as a
 //!   [`Handler`](mail_core::listener::Handler). It speaks SMTP with
@@ -12,9 +12,10 @@
 //! - Every decision is a hook in [`policy`] that the relays implement:
 //!   recipients (anti-relay, directory), sender ownership, AUTH, content
 //!   filtering, and telling jobctl about new entries.
-//! - Accepted mail goes into the [`spool`]: one file per message and
-//!   channel, fsynced and renamed into place, directory fsynced (grouped
-//!   across sessions) before the `250`.
+//! - Accepted mail goes into the [`mail_queue::Spool`]: one file per
+//!   message and channel, fsynced and renamed into place, directory
+//!   fsynced (grouped across sessions) before the `250`. Content arrives
+//!   through [`mail_queue::intake`], which the LMTP server shares.
 //!
 //! `docs/mta-smtp.md` describes limits, hooks and the spool format for
 //! operators.
@@ -24,8 +25,8 @@
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use async_trait::async_trait;
-//! use mail_mta::{Hooks, Lookup, RecipientLookup, RelayPolicy, Route, SmtpConfig, SmtpServer,
-//!     Spool, SpoolConfig};
+//! use mail_mta::{Hooks, Lookup, RecipientLookup, RelayPolicy, Route, SmtpConfig, SmtpServer};
+//! use mail_queue::{Spool, SpoolConfig};
 //! use mail_smtp_proto::Address;
 //!
 //! struct Directory;
@@ -50,7 +51,6 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod config;
-mod content;
 pub mod error;
 mod metrics;
 pub mod policy;
@@ -58,7 +58,6 @@ mod ratelimit;
 mod received;
 pub mod server;
 mod session;
-pub mod spool;
 mod trace;
 
 pub use config::{EightBitPolicy, SmtpConfig};
@@ -70,7 +69,3 @@ pub use policy::{
     RcptVerdict, RecipientLookup, RecipientPolicy, RelayPolicy, Route, SenderPolicy, SenderVerdict,
 };
 pub use server::SmtpServer;
-pub use spool::{
-    ClientRecord, Content, Entry, Envelope, MarkOutcome, QueueId, QueuedRecipient, RcptState,
-    ScanReport, Spool, SpoolConfig,
-};

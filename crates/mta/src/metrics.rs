@@ -1,7 +1,7 @@
 //! Counters exported through `opentelemetry::global::meter("mail-mta")`.
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::metrics::Counter;
 
 /// The SMTP server's counters; created once per [`crate::SmtpServer`].
 #[derive(Debug, Clone)]
@@ -49,42 +49,5 @@ impl Metrics {
 
     pub(crate) fn auth(&self, result: &'static str) {
         self.auth.add(1, &[KeyValue::new("result", result)]);
-    }
-}
-
-/// The spool's counters.
-#[derive(Debug, Clone)]
-pub(crate) struct SpoolMetrics {
-    enqueued: Counter<u64>,
-    batch: Histogram<u64>,
-    dir_syncs: Counter<u64>,
-}
-
-impl SpoolMetrics {
-    pub(crate) fn new() -> Self {
-        let meter = opentelemetry::global::meter("mail-mta");
-        Self {
-            enqueued: meter
-                .u64_counter("spool.enqueued")
-                .with_description("Queue files made durable")
-                .build(),
-            batch: meter
-                .u64_histogram("spool.commit_batch")
-                .with_description("Requests per group commit")
-                .build(),
-            dir_syncs: meter
-                .u64_counter("spool.dir_fsyncs")
-                .with_description("Directory fsyncs done by the committer")
-                .build(),
-        }
-    }
-
-    pub(crate) fn enqueued(&self, n: u64) {
-        self.enqueued.add(n, &[]);
-    }
-
-    pub(crate) fn batch(&self, requests: u64, dirs: u64) {
-        self.batch.record(requests, &[]);
-        self.dir_syncs.add(dirs, &[]);
     }
 }

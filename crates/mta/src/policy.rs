@@ -21,14 +21,15 @@
 //! relayed only for authenticated clients and trusted networks.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use mail_smtp_proto::{Address, MailParams, RcptParams, Reply, ReversePath};
 
-use crate::spool::Envelope;
 use mail_core::cidr::Cidr;
+/// The queue's notifier hook and the content view live with the queue
+/// (`mail-delivery` implements the notifier without this crate).
+pub use mail_queue::{ContentRef, NoNotifier, QueueNotifier};
 
 /// What the server knows about the client when it asks a hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,15 +137,6 @@ pub enum AuthVerdict {
     TempFail(String),
 }
 
-/// The message content as the filter sees it.
-#[derive(Debug, Clone, Copy)]
-pub enum ContentRef<'a> {
-    /// Small messages, in memory.
-    Bytes(&'a [u8]),
-    /// Large messages, in a temporary file.
-    File(&'a Path),
-}
-
 /// A message after the final dot, before it is queued.
 #[derive(Debug, Clone, Copy)]
 pub struct FilterInput<'a> {
@@ -213,16 +205,6 @@ pub trait ContentFilter: Send + Sync + 'static {
     async fn check(&self, input: FilterInput<'_>) -> FilterVerdict;
 }
 
-/// Told about new queue entries once they are durable and the client has
-/// its `250` (the relay submits them to jobctl). Failures are the
-/// notifier's to handle: the entries are safe in the spool and jobctl can
-/// rebuild from [`crate::spool::Spool::scan`].
-#[async_trait]
-pub trait QueueNotifier: Send + Sync + 'static {
-    /// `entries`: one per channel and next hop of the message.
-    async fn queued(&self, entries: &[Envelope]);
-}
-
 /// Accepts every sender (the inbound relay).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AnySender;
@@ -265,15 +247,6 @@ impl ContentFilter for NoFilter {
     async fn check(&self, _: FilterInput<'_>) -> FilterVerdict {
         FilterVerdict::Accept
     }
-}
-
-/// Tells no one (tests; a relay without jobctl relies on the scan).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoNotifier;
-
-#[async_trait]
-impl QueueNotifier for NoNotifier {
-    async fn queued(&self, _: &[Envelope]) {}
 }
 
 /// What a relay knows about an address (directory + routing).

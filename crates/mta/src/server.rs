@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::policy::Hooks;
 use crate::ratelimit::{Limits, RateLimiter, Refused};
 use crate::session::Session;
-use crate::spool::Spool;
+use mail_queue::Spool;
 
 /// What every session of one server shares.
 pub(crate) struct Shared {

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_core::Shutdown;
-use mail_mta::{Hooks, RecipientLookup, RelayPolicy, SmtpServer, Spool, SpoolConfig};
+use mail_mta::{Hooks, RecipientLookup, RelayPolicy, SmtpServer};
+use mail_queue::{Spool, SpoolConfig};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Options, config, python, start, start_with, swaks};
 use mail_core::listener::TlsMode;
-use mail_mta::RcptState;
+use mail_queue::RcptState;
 use mail_smtp_proto::Body;
 use serde_json::{Value, json};
 

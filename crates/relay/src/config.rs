@@ -9,7 +9,8 @@ use mail_core::telemetry::TelemetryConfig;
 use mail_core::tls::TlsFiles;
 use mail_core::{Validate, Validator};
 use mail_directory::DirectoryConfig;
-use mail_mta::{Cidr, SmtpConfig, SpoolConfig};
+use mail_mta::{Cidr, SmtpConfig};
+use mail_queue::SpoolConfig;
 use serde::Deserialize;
 
 /// Everything `mta-inbound --config` / `mta-outbound --config` reads.

@@ -25,7 +25,8 @@ pub use config::{RelayConfig, ReprocessSettings};
 use std::sync::Arc;
 
 use mail_core::service::Context;
-use mail_mta::{Hooks, RelayPolicy, SmtpServer, Spool};
+use mail_mta::{Hooks, RelayPolicy, SmtpServer};
+use mail_queue::Spool;
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +38,12 @@ pub enum Error {
     /// The routing file is wrong.
     #[error("routing: {0}")]
     Routing(#[from] mail_routing::Error),
-    /// The spool or a listener would not start.
+    /// A listener would not start.
     #[error("{0}")]
     Mta(#[from] mail_mta::Error),
+    /// The spool would not open or scan.
+    #[error("{0}")]
+    Queue(#[from] mail_queue::Error),
     /// TLS files could not be loaded.
     #[error("{0}")]
     Tls(#[from] mail_core::tls::TlsError),

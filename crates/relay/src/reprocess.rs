@@ -24,11 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mail_core::shutdown::Shutdown;
 use mail_directory::{Address, ExpansionConfig};
-use mail_mta::spool::Content;
-use mail_mta::{Envelope, QueueId, QueuedRecipient, RcptState};
 use mail_proto::jobctl::v1::{
     Job, LeaseRequest, Outcome as JobOutcome, RecipientResult, ReportRequest,
 };
+use mail_queue::{Content, Envelope, QueueId, QueuedRecipient, RcptState};
 use mail_routing::Entry;
 use tracing::Instrument;
 
@@ -136,7 +135,7 @@ async fn process(relay: &Relay, cfg: &ReprocessConfig, worker: &str, job: Job) {
         // Removed once every recipient was done, by a worker that died
         // before reporting (or a duplicate job): settled, as the delivery
         // channels do.
-        Err(mail_mta::Error::NotFound { .. }) => {
+        Err(mail_queue::Error::NotFound { .. }) => {
             report_all(
                 relay,
                 worker,
@@ -439,7 +438,7 @@ async fn enqueue(
     data: &[u8],
     expanded: &str,
     targets: Vec<(String, String, String)>,
-) -> Result<(), mail_mta::Error> {
+) -> Result<(), mail_queue::Error> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -526,8 +525,10 @@ async fn vacation(
     let original_id = env.message_id.clone().unwrap_or_default();
     let message_id = format!("<vacation.{}.{now}@{}>", env.id, cfg.hostname);
     let mut msg = format!(
-        "From: {from}\r\nTo: {sender}\r\nSubject: Auto: {subject}\r\nAuto-Submitted: auto-replied\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n",
+        "From: {from}\r\nTo: {sender}\r\nSubject: Auto: {subject}\r\nDate: {date}\r\nAuto-Submitted: auto-replied\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n",
         from = user.address,
+        // RFC 5322 3.6: the origination date is required.
+        date = mail_core::date::rfc5322(SystemTime::now()),
     );
     if !original_id.is_empty() {
         msg.push_str(&format!(

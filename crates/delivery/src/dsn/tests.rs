@@ -1,6 +1,6 @@
 use std::time::{Duration, UNIX_EPOCH};
 
-use mail_mta::{ClientRecord, Envelope, QueuedRecipient};
+use mail_queue::{ClientRecord, Envelope, QueuedRecipient};
 use mail_smtp_proto::{Notify, Orcpt};
 
 use super::*;

@@ -19,10 +19,10 @@ use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use mail_core::shutdown::Shutdown;
 use mail_delivery::job_for;
 use mail_jobctl::{ChannelPolicy, JobController, JobctlConfig};
-use mail_mta::spool::Content;
-use mail_mta::{ClientRecord, Envelope, QueuedRecipient, Spool, SpoolConfig};
 use mail_proto::jobctl::v1::job_controller_client::JobControllerClient;
 use mail_proto::jobctl::v1::{JobRef, ListRequest, RetryPolicy, SubmitRequest};
+use mail_queue::Content;
+use mail_queue::{ClientRecord, Envelope, QueuedRecipient, Spool, SpoolConfig};
 use tonic::transport::Channel;
 
 pub const RELAY: &str = "mta-test";

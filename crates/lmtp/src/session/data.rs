@@ -5,12 +5,13 @@
 use std::time::SystemTime;
 
 use mail_core::listener::Conn;
-use mail_smtp_proto::{Body, DataDecoder, DataPolicy, DataStatus, DataSummary, Reply};
+use mail_queue::MessageBuffer;
+use mail_queue::intake::Incoming;
+use mail_smtp_proto::{Body, DataPolicy, DataSummary, Reply};
 use tracing::Instrument;
 
 use super::{Flow, Session, State, Transaction};
 use crate::mailboxes::{DeliveryResult, Envelope, IncomingMessage, Mailboxes};
-use crate::spool::Spool;
 
 impl<M: Mailboxes> Session<M> {
     pub(super) async fn data(&mut self, conn: &mut Conn) -> Flow {
@@ -39,26 +40,17 @@ impl<M: Mailboxes> Session<M> {
         if let Err(e) = self.flush(conn).await {
             return self.content_failed(e);
         }
+        // While content arrives the session is out of the transaction: a
+        // timeout or a drop ends it with nothing delivered.
+        self.state = State::Ready { lhlo: lhlo.clone() };
         let cfg = &self.shared.config;
-        let mut decoder = DataDecoder::new(cfg.max_message_size);
-        let mut spool = Spool::new(cfg.spool_threshold, cfg.spool_dir.clone());
-        let mut out = Vec::new();
-        loop {
-            let piece = match self.next_piece(conn, usize::MAX).await {
-                Ok(p) => p,
-                Err(e) => return self.content_failed(e),
-            };
-            out.clear();
-            let status = decoder.feed(&piece, &mut out);
-            spool.write(&out).await;
-            if let DataStatus::Done { consumed } = status {
-                // Pipelined commands after the final dot.
-                self.reader.push(&piece[consumed..]);
-                break;
-            }
+        let buffer = MessageBuffer::new(cfg.spool_threshold, cfg.spool_dir.clone());
+        let mut incoming = Incoming::data(cfg.max_message_size, buffer, cfg.message_timeout);
+        if let Err(e) = self.wire.receive_data(conn, &mut incoming).await {
+            return self.content_failed(e);
         }
-        self.finish_message(lhlo, tx, spool, decoder.summary())
-            .await;
+        let (buffer, summary) = incoming.finish().await;
+        self.finish_message(lhlo, tx, buffer, summary).await;
         Flow::Continue
     }
 
@@ -68,7 +60,7 @@ impl<M: Mailboxes> Session<M> {
         &mut self,
         lhlo: String,
         tx: Transaction,
-        spool: Spool,
+        buffer: MessageBuffer,
         summary: DataSummary,
     ) {
         let Transaction {
@@ -108,7 +100,7 @@ impl<M: Mailboxes> Session<M> {
             metrics.message("rejected");
             vec![reject; targets.len()]
         } else {
-            match spool.finish().await {
+            match buffer.finish().await {
                 Err(e) => {
                     span.in_scope(|| tracing::error!(error = %e, "spooling the message failed"));
                     metrics.message("rejected");

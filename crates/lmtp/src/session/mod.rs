@@ -8,7 +8,9 @@
 //! LHLO is required first (RFC 2033 4.1) and resets any transaction, as
 //! does RSET; STARTTLS goes back to `Greeted` (RFC 3207 4.2). Each command
 //! lives in its own file. Replies are queued and flushed only when no
-//! further complete command is buffered (PIPELINING, RFC 2920 3).
+//! further complete command is buffered (PIPELINING, RFC 2920 3). The
+//! wire (line reader, reply queue, timeouts, content reading, STARTTLS)
+//! is [`mail_queue::intake`], shared with the SMTP server.
 //!
 //! Trace context: `MAIL FROM:<a@b> X-TRACEPARENT=00-<trace>-<span>-01`
 //! (announced in LHLO as `X-TRACEPARENT`) parents the transaction's span on
@@ -25,20 +27,15 @@ mod rcpt;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
-use mail_smtp_proto::command::MAX_LINE;
-use mail_smtp_proto::{
-    Command, DataDecoder, LineReader, MailParams, ParseOptions, Reply, ReversePath,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use mail_queue::intake::{Incoming, Input, Timeouts, Wire, answers};
+use mail_smtp_proto::{Command, MailParams, ParseOptions, Reply, ReversePath};
+use tokio::io::AsyncWriteExt;
 
-use crate::error::Error;
 use crate::mailboxes::{Mailboxes, Target};
 use crate::server::Shared;
-use crate::spool::Spool;
 
 /// Replies queued beyond this are flushed even while pipelining.
 const MAX_QUEUED_REPLIES: usize = 64 * 1024;
@@ -58,12 +55,6 @@ pub(crate) struct Transaction {
     span: tracing::Span,
 }
 
-/// Content of a BDAT transaction so far (RFC 3030).
-pub(crate) struct Chunks {
-    decoder: DataDecoder,
-    spool: Spool,
-}
-
 /// Where the session is.
 enum State {
     /// Greeting sent, LHLO not yet seen (RFC 2033 4.1).
@@ -76,7 +67,7 @@ enum State {
     Chunking {
         lhlo: String,
         tx: Transaction,
-        chunks: Box<Chunks>,
+        chunks: Box<Incoming>,
     },
 }
 
@@ -85,21 +76,23 @@ pub(crate) struct Session<M> {
     shared: Arc<Shared<M>>,
     peer: SocketAddr,
     state: State,
-    reader: LineReader,
-    out: Vec<u8>,
-    buf: Vec<u8>,
+    wire: Wire,
     errors: u32,
 }
 
 impl<M: Mailboxes> Session<M> {
     pub(crate) fn new(shared: Arc<Shared<M>>, peer: SocketAddr) -> Self {
+        let cfg = &shared.config;
+        let wire = Wire::new(Timeouts {
+            command: cfg.command_timeout,
+            data: cfg.data_timeout,
+            message: cfg.message_timeout,
+        });
         Self {
             shared,
             peer,
             state: State::Greeted,
-            reader: LineReader::new(MAX_LINE),
-            out: Vec::new(),
-            buf: vec![0; 16 * 1024],
+            wire,
             errors: 0,
         }
     }
@@ -109,7 +102,7 @@ impl<M: Mailboxes> Session<M> {
         let greeting = Reply::greeting(&self.shared.config.hostname, "LMTP service ready");
         self.reply(&greeting);
         loop {
-            while let Some(line) = self.reader.next_line() {
+            while let Some(line) = self.wire.next_line() {
                 let flow = match line {
                     Ok(line) => self.command(&line, &mut conn).await,
                     Err(too_long) => self.bad(&mail_smtp_proto::Error::from(too_long).reply()),
@@ -126,41 +119,37 @@ impl<M: Mailboxes> Session<M> {
                         None => return,
                     },
                 }
-                if self.out.len() > MAX_QUEUED_REPLIES && self.flush(&mut conn).await.is_err() {
+                if self.wire.queued() > MAX_QUEUED_REPLIES && self.flush(&mut conn).await.is_err() {
                     return;
                 }
             }
             if self.flush(&mut conn).await.is_err() {
                 return;
             }
-            let timeout = self.shared.config.command_timeout;
-            let read = tokio::select! {
-                _ = shutdown.triggered() => None,
-                r = tokio::time::timeout(timeout, conn.stream.read(&mut self.buf)) => Some(r),
-            };
-            match read {
-                None => {
+            match self.wire.read_commands(&mut conn, &shutdown).await {
+                Input::Read => {}
+                Input::Shutdown => {
+                    self.abort_transaction("shutdown");
                     self.reply(&Reply::shutting_down("Service shutting down"));
                     let _ = self.flush(&mut conn).await;
                     return;
                 }
-                Some(Err(_)) => {
+                Input::Timeout => {
+                    // RFC 5321 4.5.3.2.7
                     tracing::info!("command timeout");
+                    self.abort_transaction("command timeout");
                     self.reply(&Reply::timeout());
                     let _ = self.flush(&mut conn).await;
                     return;
                 }
-                Some(Ok(Ok(0))) => {
+                Input::Closed => {
                     self.abort_transaction("client closed the connection");
                     return;
                 }
-                Some(Ok(Err(e))) => {
+                Input::Failed(e) => {
                     tracing::info!(error = %e, "read failed");
+                    self.abort_transaction("read failed");
                     return;
-                }
-                Some(Ok(Ok(n))) => {
-                    let (reader, buf) = (&mut self.reader, &self.buf);
-                    reader.push(&buf[..n]);
                 }
             }
         }
@@ -192,7 +181,10 @@ impl<M: Mailboxes> Session<M> {
             Command::Data => self.data(conn).await,
             Command::Bdat { size, last } => self.bdat(conn, size, last).await,
             Command::Rset => self.rset(),
-            Command::Noop => self.ok("OK"),
+            Command::Noop => {
+                self.reply(&answers::noop());
+                Flow::Continue
+            }
             Command::Quit => {
                 self.abort_transaction("QUIT");
                 self.reply(&Reply::closing("Bye"));
@@ -229,12 +221,7 @@ impl<M: Mailboxes> Session<M> {
 
     /// Queues a reply (flushed before the next read, RFC 2920 3).
     fn reply(&mut self, reply: &Reply) {
-        self.out.extend_from_slice(&reply.render(true));
-    }
-
-    fn ok(&mut self, text: &str) -> Flow {
-        self.reply(&Reply::ok(text));
-        Flow::Continue
+        self.wire.reply(reply, true);
     }
 
     /// Queues an error reply; too many of them end the session.
@@ -254,76 +241,25 @@ impl<M: Mailboxes> Session<M> {
         Flow::Continue
     }
 
-    async fn flush(&mut self, conn: &mut Conn) -> Result<(), Error> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.out);
-        let write = async {
-            conn.stream.write_all(&out).await?;
-            conn.stream.flush().await
-        };
-        match tokio::time::timeout(self.shared.config.command_timeout, write).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(Error::Timeout),
-        }
-    }
-
-    /// The next piece of message content, at most `max` octets: buffered
-    /// input first, then the socket, waiting at most the data timeout.
-    async fn next_piece(&mut self, conn: &mut Conn, max: usize) -> Result<Vec<u8>, Error> {
-        if !self.reader.is_empty() {
-            let mut piece = self.reader.take_buffered();
-            if piece.len() > max {
-                let rest = piece.split_off(max);
-                self.reader.push(&rest);
-            }
-            return Ok(piece);
-        }
-        let len = self.buf.len().min(max.max(1));
-        let read = conn.stream.read(&mut self.buf[..len]);
-        match tokio::time::timeout(self.shared.config.data_timeout, read).await {
-            Err(_) => Err(Error::Timeout),
-            Ok(Err(e)) => Err(Error::Io(e)),
-            Ok(Ok(0)) => Err(Error::Closed),
-            Ok(Ok(n)) => Ok(self.buf[..n].to_vec()),
-        }
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), mail_queue::Error> {
+        self.wire.flush(conn).await
     }
 
     /// Ends the session after content could not be read.
-    fn content_failed(&mut self, e: Error) -> Flow {
+    fn content_failed(&mut self, e: mail_queue::Error) -> Flow {
         tracing::info!(error = %e, "message content incomplete");
         self.shared.metrics.message("aborted");
-        if matches!(e, Error::Timeout) {
+        if matches!(e, mail_queue::Error::Timeout) {
             self.reply(&Reply::timeout());
         }
         Flow::Close
     }
 
     /// Upgrades after `220 Ready to start TLS`.
-    async fn start_tls(&mut self, mut conn: Conn) -> Option<Conn> {
-        if self.flush(&mut conn).await.is_err() {
-            return None;
-        }
-        // RFC 3207 6: discard anything the client sent before the handshake.
-        let _ = self.reader.take_buffered();
-        let handshake = tokio::time::timeout(Duration::from_secs(30), conn.start_tls()).await;
-        match handshake {
-            Ok(Ok(conn)) => {
-                tracing::debug!("TLS started");
-                tracing::Span::current().record("tls", true);
-                // RFC 3207 4.2: forget everything learnt before TLS.
-                self.state = State::Greeted;
-                Some(conn)
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %Error::Tls(e), "STARTTLS failed");
-                None
-            }
-            Err(_) => {
-                tracing::info!("STARTTLS handshake timed out");
-                None
-            }
-        }
+    async fn start_tls(&mut self, conn: Conn) -> Option<Conn> {
+        let conn = self.wire.start_tls(conn).await?;
+        // RFC 3207 4.2: forget everything learnt before TLS.
+        self.state = State::Greeted;
+        Some(conn)
     }
 }

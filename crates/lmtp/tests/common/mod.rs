@@ -174,6 +174,15 @@ impl Raw {
             .expect("write");
     }
 
+    /// Sends, and tells whether the write went through (false once the
+    /// server has closed the connection).
+    pub async fn try_send(&mut self, bytes: &[u8]) -> bool {
+        matches!(
+            tokio::time::timeout(WAIT, self.stream.get_mut().write_all(bytes)).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Reads one (possibly multi-line) reply.
     pub async fn reply(&mut self) -> WireReply {
         self.try_reply()

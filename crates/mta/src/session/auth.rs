@@ -21,7 +21,7 @@ enum Exchange {
     /// Not base64, or not the mechanism's format: `501 5.5.2`.
     Malformed,
     /// The connection failed while reading.
-    Failed(crate::Error),
+    Failed(mail_queue::Error),
 }
 
 impl Session {
@@ -135,9 +135,8 @@ impl Session {
     /// Sends a `334` challenge and decodes the client's base64 answer.
     async fn challenge(&mut self, conn: &mut Conn, text: &str) -> Result<Vec<u8>, Exchange> {
         // RFC 4954 4: `334 SP [base64]`, no enhanced status code.
-        self.out
-            .extend_from_slice(format!("334 {text}\r\n").as_bytes());
-        let line = self.read_line(conn).await.map_err(Exchange::Failed)?;
+        self.wire.raw(format!("334 {text}\r\n").as_bytes());
+        let line = self.wire.read_line(conn).await.map_err(Exchange::Failed)?;
         decode(&line)
     }
 

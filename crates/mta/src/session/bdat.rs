@@ -1,15 +1,17 @@
-//! BDAT (RFC 3030 2): counted chunks, no dot-stuffing. A refused BDAT
-//! still has its chunk read and discarded, or its octets would be taken
-//! for commands. A chunk that takes the message past the size limit ends
-//! the transaction with `552` at once (RFC 3030 2: the client must send
-//! no more chunks after an error).
+//! BDAT (RFC 3030 2): counted chunks, no dot-stuffing, read through
+//! [`Wire::bdat_chunk`](mail_queue::intake::Wire::bdat_chunk). A refused
+//! BDAT still has its chunk read and discarded, or its octets would be
+//! taken for commands. A chunk that would take the message past the size
+//! limit is refused with `552 5.3.4` before it is read, and ends the
+//! transaction (RFC 3030 2: the client must send no more chunks after an
+//! error).
 
 use mail_core::listener::Conn;
-use mail_smtp_proto::{DataDecoder, Reply};
-use tokio::time::Instant;
+use mail_queue::MessageBuffer;
+use mail_queue::intake::{Chunk, Incoming, answers};
+use mail_smtp_proto::Reply;
 
-use super::{Chunks, Flow, Session, State};
-use crate::content::Incoming;
+use super::{Flow, Session, State};
 
 impl Session {
     pub(super) async fn bdat(&mut self, conn: &mut Conn, size: u64, last: bool) -> Flow {
@@ -17,12 +19,10 @@ impl Session {
         let cfg = &shared.config;
         let (hello, tx, mut chunks) = match self.take_state() {
             State::Envelope { hello, tx } if !tx.rcpts.is_empty() => {
-                let chunks = Box::new(Chunks {
-                    decoder: DataDecoder::raw(cfg.max_message_size),
-                    incoming: Incoming::new(cfg.memory_threshold, shared.temp_dir.clone()),
-                    deadline: Instant::now() + cfg.message_timeout,
-                });
-                (hello, tx, chunks)
+                let buffer =
+                    MessageBuffer::new(cfg.memory_threshold, Some(shared.temp_dir.clone()));
+                let chunks = Incoming::chunks(cfg.max_message_size, buffer, cfg.message_timeout);
+                (hello, tx, Box::new(chunks))
             }
             State::Chunking { hello, tx, chunks } => (hello, tx, chunks),
             other => {
@@ -33,70 +33,42 @@ impl Session {
                     _ => Reply::bad_sequence("Need MAIL and RCPT commands"),
                 };
                 self.state = other;
-                if let Err(e) = self.discard(conn, size).await {
+                if let Err(e) = self.wire.refuse_chunk(conn, size).await {
                     return self.content_failed(e);
                 }
                 return self.bad(&reply);
             }
         };
-        let so_far = chunks.decoder.summary().size;
-        if so_far.saturating_add(size) > cfg.max_message_size {
-            tx.span.in_scope(|| {
-                tracing::info!(
-                    size = so_far.saturating_add(size),
-                    "BDAT over the size limit"
-                )
-            });
-            self.state = State::Ready { hello };
-            shared.metrics.message("rejected");
-            if let Err(e) = self.discard(conn, size).await {
-                return self.content_failed(e);
-            }
-            self.reply(&Reply::message_too_big());
-            return Flow::Continue;
-        }
+        // While content arrives the session is out of the transaction:
+        // a timeout or a drop ends it with nothing queued.
         self.state = State::Ready {
             hello: hello.clone(),
         };
-        let mut remaining = size;
-        let mut out = Vec::new();
-        while remaining > 0 {
-            let max = usize::try_from(remaining).unwrap_or(usize::MAX);
-            let piece = match self.next_piece(conn, max, chunks.deadline).await {
-                Ok(p) => p,
-                Err(e) => return self.content_failed(e),
-            };
-            remaining -= piece.len() as u64;
-            out.clear();
-            chunks.decoder.feed(&piece, &mut out);
-            chunks.incoming.write(&out).await;
+        let enhanced = hello.esmtp;
+        match self
+            .wire
+            .bdat_chunk(conn, &mut chunks, size, 1, enhanced)
+            .await
+        {
+            Chunk::Received => {}
+            Chunk::Refused => {
+                tx.span.in_scope(|| {
+                    tracing::info!(
+                        size = chunks.size().saturating_add(size),
+                        "BDAT over the size limit"
+                    )
+                });
+                shared.metrics.message("rejected");
+                return Flow::Continue;
+            }
+            Chunk::Failed(e) => return self.content_failed(e),
         }
         if !last {
             self.state = State::Chunking { hello, tx, chunks };
-            self.reply(&Reply::ok(&format!("{size} octets received")));
+            self.reply(&answers::chunk_received(size));
             return Flow::Continue;
         }
-        let Chunks {
-            mut decoder,
-            mut incoming,
-            ..
-        } = *chunks;
-        out.clear();
-        let summary = decoder.finish_raw(&mut out);
-        incoming.write(&out).await;
-        self.finish_message(conn, hello, tx, incoming, summary)
-            .await
-    }
-
-    /// Reads and drops `size` octets of a refused chunk.
-    async fn discard(&mut self, conn: &mut Conn, size: u64) -> Result<(), crate::Error> {
-        let deadline = Instant::now() + self.shared.config.message_timeout;
-        let mut remaining = size;
-        while remaining > 0 {
-            let max = usize::try_from(remaining).unwrap_or(usize::MAX);
-            let piece = self.next_piece(conn, max, deadline).await?;
-            remaining -= piece.len() as u64;
-        }
-        Ok(())
+        let (buffer, summary) = chunks.finish().await;
+        self.finish_message(conn, hello, tx, buffer, summary).await
     }
 }

@@ -5,16 +5,15 @@
 use std::time::SystemTime;
 
 use mail_core::listener::Conn;
-use mail_smtp_proto::{Body, DataDecoder, DataPolicy, DataStatus, DataSummary, Orcpt, Reply};
-use tokio::time::Instant;
+use mail_queue::intake::Incoming;
+use mail_queue::{ClientRecord, Envelope, MessageBuffer, QueuedRecipient, RcptState};
+use mail_smtp_proto::{Body, DataPolicy, DataSummary, Orcpt, Reply};
 use tracing::Instrument;
 
 use super::{Accepted, Flow, Hello, Session, State, Transaction};
 use crate::config::EightBitPolicy;
-use crate::content::Incoming;
 use crate::policy::{FilterInput, FilterVerdict};
 use crate::received;
-use crate::spool::{ClientRecord, Envelope, QueuedRecipient, RcptState};
 use crate::trace;
 
 impl Session {
@@ -45,27 +44,15 @@ impl Session {
             return self.content_failed(e);
         }
         let cfg = &self.shared.config;
-        let mut decoder = DataDecoder::new(cfg.max_message_size);
-        let mut incoming = Incoming::new(cfg.memory_threshold, self.shared.temp_dir.clone());
-        let deadline = Instant::now() + cfg.message_timeout;
-        let mut out = Vec::new();
-        loop {
-            let piece = match self.next_piece(conn, usize::MAX, deadline).await {
-                Ok(p) => p,
-                // Connection dropped before CRLF.CRLF: nothing is queued.
-                Err(e) => return self.content_failed(e),
-            };
-            out.clear();
-            let status = decoder.feed(&piece, &mut out);
-            incoming.write(&out).await;
-            if let DataStatus::Done { consumed } = status {
-                // Pipelined commands after the final dot.
-                self.reader.push(&piece[consumed..]);
-                break;
-            }
+        let buffer = MessageBuffer::new(cfg.memory_threshold, Some(self.shared.temp_dir.clone()));
+        let mut incoming = Incoming::data(cfg.max_message_size, buffer, cfg.message_timeout);
+        // Connection dropped before CRLF.CRLF, or a timeout: nothing is
+        // queued.
+        if let Err(e) = self.wire.receive_data(conn, &mut incoming).await {
+            return self.content_failed(e);
         }
-        self.finish_message(conn, hello, tx, incoming, decoder.summary())
-            .await
+        let (buffer, summary) = incoming.finish().await;
+        self.finish_message(conn, hello, tx, buffer, summary).await
     }
 
     /// Checks, filters and queues one message, replies, and leaves the
@@ -75,7 +62,7 @@ impl Session {
         conn: &mut Conn,
         hello: Hello,
         tx: Transaction,
-        incoming: Incoming,
+        incoming: MessageBuffer,
         summary: DataSummary,
     ) -> Flow {
         let Transaction {
@@ -149,7 +136,7 @@ impl Session {
                 client: &self.client,
                 sender: &sender,
                 recipients: &addresses,
-                content: content.as_ref(),
+                content: content.content_ref(),
                 size,
             })
             .instrument(span.clone())

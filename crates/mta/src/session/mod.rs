@@ -10,7 +10,9 @@
 //! (RFC 3207 4.2). AUTH changes the session's identity, not its state.
 //! Each command lives in its own file. Replies are queued and flushed only
 //! when no further complete command is buffered (PIPELINING, RFC 2920 3);
-//! enhanced status codes are sent only after EHLO (RFC 2034 3).
+//! enhanced status codes are sent only after EHLO (RFC 2034 3). The
+//! wire (line reader, reply queue, timeouts, content reading, BDAT size
+//! refusal, STARTTLS) is [`mail_queue::intake`], shared with LMTP.
 
 mod auth;
 mod bdat;
@@ -21,20 +23,13 @@ mod misc;
 mod rcpt;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mail_core::Shutdown;
 use mail_core::listener::Conn;
-use mail_smtp_proto::command::MAX_LINE;
-use mail_smtp_proto::{
-    Address, Command, DataDecoder, LineReader, MailParams, ParseOptions, RcptParams, Reply,
-    ReversePath,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
+use mail_queue::intake::{Incoming, Input, Timeouts, Wire, answers};
+use mail_smtp_proto::{Address, Command, MailParams, ParseOptions, RcptParams, Reply, ReversePath};
+use tokio::io::AsyncWriteExt;
 
-use crate::content::Incoming;
-use crate::error::Error;
 use crate::policy::{ClientInfo, Route};
 use crate::server::Shared;
 
@@ -71,13 +66,6 @@ pub(crate) struct Transaction {
     span: tracing::Span,
 }
 
-/// Content of a BDAT transaction so far (RFC 3030).
-pub(crate) struct Chunks {
-    decoder: DataDecoder,
-    incoming: Incoming,
-    deadline: Instant,
-}
-
 /// Where the session is.
 enum State {
     /// Greeting sent, EHLO/HELO not yet seen.
@@ -90,7 +78,7 @@ enum State {
     Chunking {
         hello: Hello,
         tx: Transaction,
-        chunks: Box<Chunks>,
+        chunks: Box<Incoming>,
     },
 }
 
@@ -99,15 +87,19 @@ pub(crate) struct Session {
     shared: Arc<Shared>,
     client: ClientInfo,
     state: State,
-    reader: LineReader,
-    out: Vec<u8>,
-    buf: Vec<u8>,
+    wire: Wire,
     errors: u32,
     auth_failures: u32,
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, conn: &Conn) -> Self {
+        let cfg = &shared.config;
+        let wire = Wire::new(Timeouts {
+            command: cfg.command_timeout,
+            data: cfg.data_timeout,
+            message: cfg.message_timeout,
+        });
         Self {
             shared,
             client: ClientInfo {
@@ -118,9 +110,7 @@ impl Session {
                 auth: None,
             },
             state: State::Greeted,
-            reader: LineReader::new(MAX_LINE),
-            out: Vec::new(),
-            buf: vec![0; 16 * 1024],
+            wire,
             errors: 0,
             auth_failures: 0,
         }
@@ -131,7 +121,7 @@ impl Session {
         let greeting = Reply::greeting(&self.shared.config.hostname, "ESMTP Tiermail ready");
         self.reply(&greeting);
         loop {
-            while let Some(line) = self.reader.next_line() {
+            while let Some(line) = self.wire.next_line() {
                 let flow = match line {
                     Ok(line) if self.out_of_sync(&line) => {
                         tracing::info!(
@@ -161,26 +151,22 @@ impl Session {
                         None => return,
                     },
                 }
-                if self.out.len() > MAX_QUEUED_REPLIES && self.flush(&mut conn).await.is_err() {
+                if self.wire.queued() > MAX_QUEUED_REPLIES && self.flush(&mut conn).await.is_err() {
                     return;
                 }
             }
             if self.flush(&mut conn).await.is_err() {
                 return;
             }
-            let timeout = self.shared.config.command_timeout;
-            let read = tokio::select! {
-                _ = shutdown.triggered() => None,
-                r = tokio::time::timeout(timeout, conn.stream.read(&mut self.buf)) => Some(r),
-            };
-            match read {
-                None => {
+            match self.wire.read_commands(&mut conn, &shutdown).await {
+                Input::Read => {}
+                Input::Shutdown => {
                     self.abort_transaction("shutdown");
                     self.reply(&Reply::shutting_down("Service shutting down"));
                     let _ = self.flush(&mut conn).await;
                     return;
                 }
-                Some(Err(_)) => {
+                Input::Timeout => {
                     // RFC 5321 4.5.3.2.7
                     tracing::info!("command timeout");
                     self.abort_transaction("command timeout");
@@ -188,18 +174,14 @@ impl Session {
                     let _ = self.flush(&mut conn).await;
                     return;
                 }
-                Some(Ok(Ok(0))) => {
+                Input::Closed => {
                     self.abort_transaction("client closed the connection");
                     return;
                 }
-                Some(Ok(Err(e))) => {
+                Input::Failed(e) => {
                     tracing::info!(error = %e, "read failed");
                     self.abort_transaction("read failed");
                     return;
-                }
-                Some(Ok(Ok(n))) => {
-                    let (reader, buf) = (&mut self.reader, &self.buf);
-                    reader.push(&buf[..n]);
                 }
             }
         }
@@ -211,7 +193,7 @@ impl Session {
     /// classic case is content sent before the `354`, which a server that
     /// refuses DATA would take for commands.
     fn out_of_sync(&self, line: &[u8]) -> bool {
-        if !self.shared.config.forbid_unauth_pipelining || self.reader.is_empty() {
+        if !self.shared.config.forbid_unauth_pipelining || !self.wire.has_buffered() {
             return false;
         }
         let verb: Vec<u8> = line
@@ -255,7 +237,10 @@ impl Session {
             Command::Data => self.data(conn).await,
             Command::Bdat { size, last } => self.bdat(conn, size, last).await,
             Command::Rset => self.rset(),
-            Command::Noop => self.ok("OK"),
+            Command::Noop => {
+                self.reply(&answers::noop());
+                Flow::Continue
+            }
             Command::Quit => {
                 self.abort_transaction("QUIT");
                 self.reply(&Reply::closing("Bye"));
@@ -304,12 +289,7 @@ impl Session {
     /// Queues a reply (flushed before the next read, RFC 2920 3).
     fn reply(&mut self, reply: &Reply) {
         let enhanced = self.esmtp();
-        self.out.extend_from_slice(&reply.render(enhanced));
-    }
-
-    fn ok(&mut self, text: &str) -> Flow {
-        self.reply(&Reply::ok(text));
-        Flow::Continue
+        self.wire.reply(reply, enhanced);
     }
 
     /// Queues an error reply; too many of them end the session.
@@ -329,118 +309,29 @@ impl Session {
         Flow::Continue
     }
 
-    async fn flush(&mut self, conn: &mut Conn) -> Result<(), Error> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let out = std::mem::take(&mut self.out);
-        let write = async {
-            conn.stream.write_all(&out).await?;
-            conn.stream.flush().await
-        };
-        match tokio::time::timeout(self.shared.config.command_timeout, write).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(Error::Timeout),
-        }
-    }
-
-    /// Reads one more line (AUTH continuations), flushing first.
-    async fn read_line(&mut self, conn: &mut Conn) -> Result<Vec<u8>, Error> {
-        self.flush(conn).await?;
-        loop {
-            match self.reader.next_line() {
-                Some(Ok(line)) => return Ok(line),
-                Some(Err(_)) => {
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "line too long",
-                    )));
-                }
-                None => {}
-            }
-            let timeout = self.shared.config.command_timeout;
-            match tokio::time::timeout(timeout, conn.stream.read(&mut self.buf)).await {
-                Err(_) => return Err(Error::Timeout),
-                Ok(Err(e)) => return Err(Error::Io(e)),
-                Ok(Ok(0)) => return Err(Error::Closed),
-                Ok(Ok(n)) => {
-                    let (reader, buf) = (&mut self.reader, &self.buf);
-                    reader.push(&buf[..n]);
-                }
-            }
-        }
-    }
-
-    /// The next piece of message content, at most `max` octets: buffered
-    /// input first, then the socket, waiting at most the data timeout
-    /// (RFC 5321 4.5.3.2.6) and never past the message's `deadline`.
-    async fn next_piece(
-        &mut self,
-        conn: &mut Conn,
-        max: usize,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, Error> {
-        if !self.reader.is_empty() {
-            let mut piece = self.reader.take_buffered();
-            if piece.len() > max {
-                let rest = piece.split_off(max);
-                self.reader.push(&rest);
-            }
-            return Ok(piece);
-        }
-        let len = self.buf.len().min(max.max(1));
-        let wait = self
-            .shared
-            .config
-            .data_timeout
-            .min(deadline.saturating_duration_since(Instant::now()));
-        let read = conn.stream.read(&mut self.buf[..len]);
-        match tokio::time::timeout(wait, read).await {
-            Err(_) => Err(Error::Timeout),
-            Ok(Err(e)) => Err(Error::Io(e)),
-            Ok(Ok(0)) => Err(Error::Closed),
-            Ok(Ok(n)) => Ok(self.buf[..n].to_vec()),
-        }
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), mail_queue::Error> {
+        self.wire.flush(conn).await
     }
 
     /// Ends the session after content could not be read: nothing was
     /// queued (the content is dropped with its temporary file).
-    fn content_failed(&mut self, e: Error) -> Flow {
+    fn content_failed(&mut self, e: mail_queue::Error) -> Flow {
         tracing::info!(error = %e, "message content incomplete, nothing queued");
         self.shared.metrics.message("aborted");
-        if matches!(e, Error::Timeout) {
+        if matches!(e, mail_queue::Error::Timeout) {
             self.reply(&Reply::timeout());
         }
         Flow::Close
     }
 
     /// Upgrades after `220 Ready to start TLS`.
-    async fn start_tls(&mut self, mut conn: Conn) -> Option<Conn> {
-        if self.flush(&mut conn).await.is_err() {
-            return None;
-        }
-        // RFC 3207 6: discard anything the client sent before the handshake.
-        let _ = self.reader.take_buffered();
-        let handshake = tokio::time::timeout(Duration::from_secs(30), conn.start_tls()).await;
-        match handshake {
-            Ok(Ok(conn)) => {
-                tracing::debug!("TLS started");
-                tracing::Span::current().record("tls", true);
-                // RFC 3207 4.2: forget everything learnt before TLS.
-                self.state = State::Greeted;
-                self.client.tls = true;
-                self.client.helo = None;
-                self.client.auth = None;
-                Some(conn)
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, "STARTTLS failed");
-                None
-            }
-            Err(_) => {
-                tracing::info!("STARTTLS handshake timed out");
-                None
-            }
-        }
+    async fn start_tls(&mut self, conn: Conn) -> Option<Conn> {
+        let conn = self.wire.start_tls(conn).await?;
+        // RFC 3207 4.2: forget everything learnt before TLS.
+        self.state = State::Greeted;
+        self.client.tls = true;
+        self.client.helo = None;
+        self.client.auth = None;
+        Some(conn)
     }
 }

@@ -54,7 +54,7 @@ impl Session {
             .instrument(tx.span.clone())
             .await;
         let (reply, error) = match verdict {
-            RcptVerdict::Accept(route) if !crate::spool::valid_channel(&route.channel) => {
+            RcptVerdict::Accept(route) if !mail_queue::valid_channel(&route.channel) => {
                 metrics.recipient("tempfail");
                 tx.span.in_scope(|| {
                     tracing::error!(recipient = %address, channel = %route.channel, "routing chose an invalid channel name")

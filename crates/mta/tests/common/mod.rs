@@ -12,10 +12,10 @@ use async_trait::async_trait;
 use mail_core::Shutdown;
 use mail_core::listener::{ListenerConfig, TlsMode};
 use mail_mta::{
-    AuthVerdict, Authenticator, ClientInfo, ContentFilter, ContentRef, Credentials, Envelope,
-    FilterInput, FilterVerdict, Hooks, Lookup, OwnAddressOnly, QueueNotifier, RecipientLookup,
-    RelayPolicy, Route, SmtpConfig, SmtpServer, Spool, SpoolConfig,
+    AuthVerdict, Authenticator, ClientInfo, ContentFilter, Credentials, FilterInput, FilterVerdict,
+    Hooks, Lookup, OwnAddressOnly, RecipientLookup, RelayPolicy, Route, SmtpConfig, SmtpServer,
 };
+use mail_queue::{ContentRef, Envelope, QueueNotifier, Spool, SpoolConfig};
 use mail_smtp_proto::{Address, Reply};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;

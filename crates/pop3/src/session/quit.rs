@@ -13,10 +13,13 @@ impl<A: Authenticator, M: Maildrops> Session<A, M> {
             return Flow::Close;
         };
         // self.state is now UPDATE.
+        // `_slot` (the per-user session limit) is held until the update
+        // is done.
         let Transaction {
             account,
             maildrop,
             deleted,
+            _slot,
         } = *tx;
         let total = maildrop.messages().len();
         let doomed: Vec<MessageInfo> = maildrop

@@ -2,13 +2,13 @@
 //! concurrent writers (the 20-sender case of the MTA benchmark), with the
 //! number of directory fsyncs the group commit needed.
 //!
-//! `cargo run --release -p mail-mta --example spool_bench -- [DIR] [MESSAGES]`
+//! `cargo run --release -p mail-queue --example spool_bench -- [DIR] [MESSAGES]`
 //! (DIR on the disk to measure, not tmpfs; default: a temporary directory
 //! under /var/tmp).
 
 use std::time::Instant;
 
-use mail_mta::{Content, Envelope, QueuedRecipient, Spool, SpoolConfig};
+use mail_queue::{Content, Envelope, QueuedRecipient, Spool, SpoolConfig};
 
 fn envelope(spool: &Spool) -> Envelope {
     Envelope::new(
