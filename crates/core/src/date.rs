@@ -65,8 +65,14 @@ mod tests {
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
         assert_eq!(rfc5322(at(0)), "Thu, 1 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc5322(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(rfc5322(at(4_107_542_399)), "Fri, 31 Dec 2100 23:59:59 +0000");
-        assert_eq!(rfc5322(at(1_795_888_360)), "Sat, 28 Nov 2026 17:52:40 +0000");
+        assert_eq!(
+            rfc5322(at(4_107_542_399)),
+            "Fri, 31 Dec 2100 23:59:59 +0000"
+        );
+        assert_eq!(
+            rfc5322(at(1_795_888_360)),
+            "Sat, 28 Nov 2026 17:52:40 +0000"
+        );
         assert_eq!(
             rfc5322(UNIX_EPOCH - Duration::from_secs(5)),
             "Thu, 1 Jan 1970 00:00:00 +0000"

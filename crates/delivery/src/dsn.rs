@@ -175,7 +175,11 @@ pub fn build(req: &DsnRequest<'_>) -> Option<Dsn> {
     if let Some(id) = &env.envid {
         let _ = write!(m, "Original-Envelope-Id: {}\r\n", clean(id));
     }
-    let _ = write!(m, "Arrival-Date: {}\r\n", mail_core::date::rfc5322(env.received_at));
+    let _ = write!(
+        m,
+        "Arrival-Date: {}\r\n",
+        mail_core::date::rfc5322(env.received_at)
+    );
     for r in &req.recipients {
         m.push_str("\r\n");
         let _ = write!(m, "Final-Recipient: rfc822; {}\r\n", r.address);
@@ -191,11 +195,19 @@ pub fn build(req: &DsnRequest<'_>) -> Option<Dsn> {
         if let Some(d) = &r.diagnostic {
             let _ = write!(m, "Diagnostic-Code: smtp; {}\r\n", clean(d));
         }
-        let _ = write!(m, "Last-Attempt-Date: {}\r\n", mail_core::date::rfc5322(req.now));
+        let _ = write!(
+            m,
+            "Last-Attempt-Date: {}\r\n",
+            mail_core::date::rfc5322(req.now)
+        );
         if r.action == Action::Delayed
             && let Some(until) = req.will_retry_until
         {
-            let _ = write!(m, "Will-Retry-Until: {}\r\n", mail_core::date::rfc5322(until));
+            let _ = write!(
+                m,
+                "Will-Retry-Until: {}\r\n",
+                mail_core::date::rfc5322(until)
+            );
         }
     }
     // 3. The original: headers, or everything with RET=FULL.
@@ -251,7 +263,11 @@ fn human_text(req: &DsnRequest<'_>) -> String {
     if let Some(mid) = &env.message_id {
         let _ = write!(t, "About your message {}\r\n", clean(mid));
     }
-    let _ = write!(t, "received {}:\r\n\r\n", mail_core::date::rfc5322(env.received_at));
+    let _ = write!(
+        t,
+        "received {}:\r\n\r\n",
+        mail_core::date::rfc5322(env.received_at)
+    );
     for r in &req.recipients {
         let what = match r.action {
             Action::Failed => "could not be delivered to",
@@ -300,7 +316,6 @@ fn unique() -> String {
     let _ = getrandom::fill(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
-
 
 #[cfg(test)]
 mod tests;

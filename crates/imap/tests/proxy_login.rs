@@ -297,7 +297,10 @@ async fn sessions_per_user_are_limited_across_direct_and_proxied_logins() {
         if last(&r).starts_with("f OK") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "place never given back: {r:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "place never given back: {r:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -11,9 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mail_parser::{
-    Address, Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType,
-};
+use mail_parser::{Address, Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
 /// What is cached for one message.
@@ -93,7 +91,6 @@ impl Envelope {
         self.groups.iter().filter(move |g| g.field == field)
     }
 }
-
 
 /// One address of an envelope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,9 +19,9 @@ use mail_directory::{AuthResult, Directory};
 use tokio::time::Instant;
 
 use crate::backend::{self, Backend, ClientInfo, Established};
-use mail_core::conn_limit::ConnLimit;
 use crate::metrics::Metrics;
 use crate::route::{Protocol, Router};
+use mail_core::conn_limit::ConnLimit;
 
 /// What every session of the process shares.
 pub(crate) struct Shared {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mail_core::Shutdown;
-use mail_core::listener::{Conn, Handler, Listener};
 use mail_core::conn_limit::ConnLimit;
+use mail_core::listener::{Conn, Handler, Listener};
 use mail_core::trusted_proxy::TrustedProxies;
 use rustls::ServerConfig;
 use tracing::Instrument;

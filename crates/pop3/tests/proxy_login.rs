@@ -174,7 +174,11 @@ async fn sessions_per_user_are_shared_with_imap() {
     // Still in AUTHORIZATION: another account logs in on the same
     // connection.
     c.ok("USER bob").await;
-    assert!(c.cmd("PASS correct horse").await.starts_with("+OK Logged in"));
+    assert!(
+        c.cmd("PASS correct horse")
+            .await
+            .starts_with("+OK Logged in")
+    );
     drop(imap_session);
     let mut c = Raw::connect(s.addr).await;
     c.ok("USER alice").await;

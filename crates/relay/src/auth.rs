@@ -285,6 +285,9 @@ mod tests {
         let v = auth.authenticate(&c, &creds("alice", "typo")).await;
         assert!(matches!(v, AuthVerdict::Reject));
         let v = auth.authenticate(&c, &creds("alice", "alice-pw")).await;
-        assert!(matches!(v, AuthVerdict::Accept { .. }), "one failure after a success must not lock out");
+        assert!(
+            matches!(v, AuthVerdict::Accept { .. }),
+            "one failure after a success must not lock out"
+        );
     }
 }

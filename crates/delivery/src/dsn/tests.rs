@@ -141,4 +141,3 @@ fn never_bounce_a_bounce_and_notify() {
     });
     assert!(wanted(&q, Action::Delivered) && !wanted(&q, Action::Failed));
 }
-
