@@ -2,20 +2,28 @@
 //! CHANGEDSINCE/VANISHED/MODSEQ).
 //!
 //! Index data (flags, size, dates, MODSEQ) and the cached envelope and
-//! structure come from the store's system area; message files are only
-//! opened for body sections. Work goes in batches so one FETCH of a large
-//! mailbox never holds every message in memory at once.
+//! structure come from the store's system area, a batch of rows at a
+//! time; message files are only opened for body sections, one message at
+//! a time as its response is built (see [`super::content`]). Responses
+//! are written to the connection as soon as [`MAX_QUEUED`] bytes wait,
+//! awaiting the socket: `FETCH 1:* BODY[]` over a mailbox of any size
+//! holds about one message plus that bound, and a client that reads
+//! nothing stalls its own FETCH instead of growing the server's memory.
 
+use mail_core::Shutdown;
+use mail_core::listener::Conn;
 use mail_imap_proto::response::{Code, FetchResponse};
 use mail_imap_proto::{DateTime, FetchAttr, FetchModifiers, SequenceSet};
 use mail_store::{CachedEntry, CachedMessage, FlagOp, Flags, UidSet};
 
+use super::content::{self, Content};
 use crate::convert::{body_structure, envelope, fallback_structure};
 use crate::mime;
-use crate::session::{Flow, Session, State};
+use crate::session::{Flow, MAX_QUEUED, Session, State};
 use crate::view::flag_names;
 
-/// Messages loaded per store round trip.
+/// Index rows (with their cached envelope) loaded per store round trip;
+/// message bodies are read one by one.
 const BATCH: usize = 64;
 
 fn partial(data: Vec<u8>, p: Option<(u32, u32)>) -> Vec<u8> {
@@ -37,6 +45,7 @@ fn part_name(part: &[u32]) -> String {
 }
 
 impl Session {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn fetch(
         &mut self,
         tag: &str,
@@ -44,6 +53,8 @@ impl Session {
         set: &SequenceSet,
         items: Vec<FetchAttr>,
         modifiers: FetchModifiers,
+        conn: &mut Conn,
+        shutdown: &Shutdown,
     ) -> Flow {
         let State::Selected(_, view) = &self.state else {
             return self.bad(tag, "No mailbox selected");
@@ -113,6 +124,7 @@ impl Session {
         }
         let utf8 = self.utf8();
         let mut unknown_cte = false;
+        let mut unreadable = Vec::new();
         for chunk in uids.chunks(BATCH) {
             let list = UidSet::list(chunk);
             let h = handle.clone();
@@ -137,7 +149,7 @@ impl Session {
                                 .updated;
                         }
                     }
-                    let entries: Vec<CachedEntry> = if needs_cache {
+                    let rows: Vec<CachedEntry> = if needs_cache {
                         s.fetch_cached(&h, &list)?
                             .into_iter()
                             .filter(|c| since.is_none_or(|m| c.entry.modseq > m))
@@ -151,16 +163,7 @@ impl Session {
                             })
                             .collect()
                     };
-                    let mut out = Vec::with_capacity(entries.len());
-                    for e in entries {
-                        let body = if needs_body {
-                            s.read_message(&h, e.entry.uid).ok()
-                        } else {
-                            None
-                        };
-                        out.push((e, body));
-                    }
-                    Ok((seen_changes, out))
+                    Ok((seen_changes, rows))
                 })
                 .await;
             let (seen_changes, rows) = match loaded {
@@ -174,12 +177,32 @@ impl Session {
                 view.set_modseq(r.uid, r.modseq);
                 seen_now.insert(r.uid);
             }
-            let mut out = Vec::new();
-            for (c, body) in rows {
+            for c in rows {
                 let e = &c.entry;
+                let State::Selected(_, view) = &self.state else {
+                    return Flow::Continue;
+                };
                 let Some(seq) = view.seq_of(e.uid) else {
                     continue;
                 };
+                let body = if needs_body {
+                    let (h, uid) = (handle.clone(), e.uid);
+                    match self.shared.store.run(move |s| content::read(s, &h, uid)).await {
+                        Ok(Content::Bytes(b)) => Some(b),
+                        Ok(Content::Expunged) => continue,
+                        Ok(Content::Unreadable) => {
+                            unreadable.push(uid);
+                            continue;
+                        }
+                        Err(err) => return self.store_no(tag, &err, false),
+                    }
+                } else {
+                    None
+                };
+                let State::Selected(_, view) = &mut self.state else {
+                    return Flow::Continue;
+                };
+                let mut out = Vec::new();
                 view.announce(e.flags.iter(), &mut out);
                 let mut f = FetchResponse::new(seq, utf8);
                 // RFC 7162 3.1: a FETCH that sets \Seen reports UID and
@@ -293,9 +316,22 @@ impl Session {
                         _ => {}
                     }
                 }
-                out.extend_from_slice(&f.finish());
+                drop(body);
+                self.push(&out);
+                self.queue(f.finish());
+                if self.out.len() >= MAX_QUEUED && !self.flush_within(conn, shutdown).await {
+                    return Flow::Abort;
+                }
             }
-            self.push(&out);
+        }
+        // RFC 9051 7.1: the responses that could be built went out; the
+        // damage is the server's, not the client's request.
+        if !unreadable.is_empty() {
+            return self.no(
+                tag,
+                Some(Code::ServerBug),
+                &content::unreadable_text(&unreadable),
+            );
         }
         if unknown_cte {
             return self.no(

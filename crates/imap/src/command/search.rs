@@ -2,8 +2,12 @@
 //! SEARCHRES, RFC 7162 MODSEQ), SORT and THREAD (RFC 5256).
 //!
 //! Criteria are evaluated over the index and the cached envelope; message
-//! files are read only for BODY, TEXT and HEADER criteria. THREAD is in
-//! `thread.rs`.
+//! files are read only for BODY, TEXT and HEADER criteria, then a batch of
+//! rows at a time and one message at a time (read, test, drop: see
+//! [`super::content`]), so searching a mailbox's content costs about one
+//! message of memory whatever its size. THREAD is in `thread.rs`.
+
+use std::sync::Arc;
 
 use mail_imap_proto::response::{Code, esearch, search_line};
 use mail_imap_proto::{
@@ -11,6 +15,7 @@ use mail_imap_proto::{
 };
 use mail_store::{CachedEntry, CachedMessage, UidSet};
 
+use super::content::{self, Content};
 use crate::mime;
 use crate::session::{Flow, Session, State};
 use crate::thread::base_subject;
@@ -20,7 +25,20 @@ pub(super) struct Msg {
     pub(super) seq: u32,
     recent: bool,
     pub(super) c: CachedEntry,
+    /// The whole message while criteria are tested; once
+    /// [`Session::matching`] returns, only its header (and only when the
+    /// caller forced it), so the matches of a big mailbox stay small.
     pub(super) body: Option<Vec<u8>>,
+}
+
+/// Index rows per store round trip when message files are read.
+const BODY_BATCH: usize = 64;
+
+/// One round trip of [`Session::matching`]: the matches among a batch of
+/// rows, or the first message whose file could not be read.
+struct Batch {
+    found: Vec<Msg>,
+    unreadable: Option<u32>,
 }
 
 struct Ctx<'a> {
@@ -172,6 +190,15 @@ fn first_addr(list: &[mail_store::EnvelopeAddress]) -> String {
         .unwrap_or_default()
 }
 
+/// The header of a message (its blank line included): what THREAD
+/// keeps of a matched message when References: is not cached.
+fn header_only(mut msg: Vec<u8>) -> Vec<u8> {
+    let header = msg.len() - mime::body(&msg).len();
+    msg.truncate(header);
+    msg.shrink_to_fit();
+    msg
+}
+
 pub(super) fn sort_date(m: &Msg) -> i64 {
     sent(&m.c.cache).map_or(m.c.entry.internal_date, |(_, t)| t)
 }
@@ -193,63 +220,113 @@ impl Session {
         let (mut need_cache, mut need_body) = (force_cache, force_body);
         needs(key, &mut need_cache, &mut need_body);
         let handle = view.handle.clone();
-        let loaded = self
-            .shared
-            .store
-            .run(move |s| {
-                let rows: Vec<CachedEntry> = if need_cache {
-                    s.fetch_cached(&handle, &UidSet::all())?
-                } else {
-                    s.fetch_index(&handle, &UidSet::all(), None)?
-                        .into_iter()
-                        .map(|entry| CachedEntry {
-                            entry,
-                            cache: CachedMessage::default(),
-                        })
-                        .collect()
-                };
-                let mut out = Vec::with_capacity(rows.len());
-                for c in rows {
-                    let body = if need_body {
-                        s.read_message(&handle, c.entry.uid).ok()
-                    } else {
-                        None
-                    };
-                    out.push((c, body));
-                }
-                Ok(out)
-            })
-            .await;
-        let rows = match loaded {
-            Ok(r) => r,
-            Err(e) => return Err(self.store_no(tag, &e, false)),
-        };
-        let State::Selected(_, view) = &self.state else {
-            return Err(Flow::Continue);
-        };
-        let ctx = Ctx {
-            exists: view.exists(),
-            largest_uid: view.uids.last().copied().unwrap_or(0),
-            saved: &self.saved,
-            now: DateTime::from_unix(0).unix().max(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
+        let exists = view.exists();
+        let largest_uid = view.uids.last().copied().unwrap_or(0);
+        // (uid, seq, recent) of the messages the client knows, in order.
+        let known: Vec<(u32, u32, bool)> = view
+            .uids
+            .iter()
+            .zip(1u32..)
+            .map(|(&uid, seq)| (uid, seq, view.is_recent(uid)))
+            .collect();
+        let key = Arc::new(key.clone());
+        let saved = Arc::new(self.saved.clone());
+        let now = DateTime::from_unix(0).unix().max(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        );
+        // Index rows are small and read in one go; message files are not.
+        let batch = if need_body {
+            BODY_BATCH
+        } else {
+            known.len().max(1)
         };
         let mut out = Vec::new();
-        for (c, body) in rows {
-            let Some(seq) = view.seq_of(c.entry.uid) else {
+        for chunk in known.chunks(batch) {
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
                 continue;
             };
-            let m = Msg {
-                seq,
-                recent: view.is_recent(c.entry.uid),
-                c,
-                body,
+            let uids = if need_body {
+                UidSet::range(first.0, last.0)
+            } else {
+                UidSet::all()
             };
-            if eval(key, &m, &ctx, 0) {
-                out.push(m);
+            let chunk = chunk.to_vec();
+            let (handle, key, saved) = (handle.clone(), key.clone(), saved.clone());
+            let loaded = self
+                .shared
+                .store
+                .run(move |s| {
+                    let rows: Vec<CachedEntry> = if need_cache {
+                        s.fetch_cached(&handle, &uids)?
+                    } else {
+                        s.fetch_index(&handle, &uids, None)?
+                            .into_iter()
+                            .map(|entry| CachedEntry {
+                                entry,
+                                cache: CachedMessage::default(),
+                            })
+                            .collect()
+                    };
+                    let ctx = Ctx {
+                        exists,
+                        largest_uid,
+                        saved: &saved,
+                        now,
+                    };
+                    let mut found = Vec::new();
+                    for c in rows {
+                        // The view's UIDs are in ascending order.
+                        let Ok(i) = chunk.binary_search_by_key(&c.entry.uid, |k| k.0) else {
+                            continue;
+                        };
+                        let (uid, seq, recent) = chunk[i];
+                        let body = if need_body {
+                            match content::read(s, &handle, uid)? {
+                                Content::Bytes(b) => Some(b),
+                                Content::Expunged => continue,
+                                Content::Unreadable => {
+                                    return Ok(Batch {
+                                        found,
+                                        unreadable: Some(uid),
+                                    });
+                                }
+                            }
+                        } else {
+                            None
+                        };
+                        let mut m = Msg {
+                            seq,
+                            recent,
+                            c,
+                            body,
+                        };
+                        if eval(&key, &m, &ctx, 0) {
+                            m.body = m.body.filter(|_| force_body).map(header_only);
+                            found.push(m);
+                        }
+                    }
+                    Ok(Batch {
+                        found,
+                        unreadable: None,
+                    })
+                })
+                .await;
+            let batch = match loaded {
+                Ok(b) => b,
+                Err(e) => return Err(self.store_no(tag, &e, false)),
+            };
+            out.extend(batch.found);
+            // RFC 9051 6.4.4: a search that could not look at every
+            // message has no right answer; say so rather than leave the
+            // damaged message out.
+            if let Some(uid) = batch.unreadable {
+                return Err(self.no(
+                    tag,
+                    Some(Code::ServerBug),
+                    &content::unreadable_text(&[uid]),
+                ));
             }
         }
         Ok(out)
