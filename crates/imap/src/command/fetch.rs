@@ -187,7 +187,12 @@ impl Session {
                 };
                 let body = if needs_body {
                     let (h, uid) = (handle.clone(), e.uid);
-                    match self.shared.store.run(move |s| content::read(s, &h, uid)).await {
+                    match self
+                        .shared
+                        .store
+                        .run(move |s| content::read(s, &h, uid))
+                        .await
+                    {
                         Ok(Content::Bytes(b)) => Some(b),
                         Ok(Content::Expunged) => continue,
                         Ok(Content::Unreadable) => {
