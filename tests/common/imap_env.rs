@@ -5,7 +5,7 @@
 //! POP3 with STARTTLS plus their implicit-TLS ports on loopback, and a
 //! runner for Python scripts against it (imaplib, poplib, raw sockets).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
@@ -30,7 +30,14 @@ impl Store {
     /// alice, bob and `extra` users (each with password `<uid>-pw`);
     /// `config` is TOML appended to the generated file (whole tables).
     pub fn start_with(extra: &[String], config: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(&std::env::temp_dir(), extra, config)
+    }
+
+    /// As [`Self::start_with`], with the store's data (partition, system
+    /// area) in a temp dir under `parent` (a disk, for tests that store
+    /// much: /tmp may be in memory).
+    pub fn start_in(parent: &Path, extra: &[String], config: &str) -> Self {
+        let dir = tempfile::tempdir_in(parent).expect("tempdir");
         let d = dir.path();
         let tls =
             mail_core::tls::generate_self_signed(d, &["127.0.0.1".into(), "localhost".into()])
@@ -68,6 +75,11 @@ impl Store {
             ca: tls.cert,
             _dir: dir,
         }
+    }
+
+    /// The primary partition (the user area: message files).
+    pub fn partition(&self) -> PathBuf {
+        self._dir.path().join("store/primary")
     }
 
     pub fn imap_port(&self) -> u16 {

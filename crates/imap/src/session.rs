@@ -30,8 +30,13 @@ use crate::compress::{Deflate, RELEASE_AFTER};
 use crate::server::Shared;
 use crate::view::{SyncMode, View};
 
-/// Responses queued beyond this are written even while pipelining.
-const MAX_QUEUED: usize = 256 * 1024;
+/// Responses queued beyond this are written even while pipelining, and
+/// commands that produce much (FETCH) write as soon as this much waits.
+pub(crate) const MAX_QUEUED: usize = 256 * 1024;
+
+/// How much of `out` is deflated and written at a time: compressing a
+/// large response whole would double the memory it takes.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// A logged-in user.
 #[derive(Debug, Clone)]
@@ -70,6 +75,9 @@ pub(crate) enum Flow {
     StartTls,
     /// COMPRESS accepted: the tagged OK goes out plain, then deflate starts.
     Compress,
+    /// The connection is unusable (a write failed, or the client read
+    /// nothing for the idle timeout): drop it without writing more.
+    Abort,
 }
 
 /// Why reading more input stopped.
@@ -107,6 +115,9 @@ pub struct Session {
     /// This session's place in the per-user session limit, held until it
     /// ends.
     pub(crate) user_slot: Option<mail_core::conn_limit::Slot<String>>,
+    /// How many times `out` was written: a command that flushes while it
+    /// runs (FETCH) moves its own answer to the start of `out`.
+    pub(crate) flushes: u64,
     continued: Option<usize>,
 }
 
@@ -128,6 +139,7 @@ impl Session {
             client: None,
             referrals: false,
             user_slot: None,
+            flushes: 0,
             continued: None,
         }
     }
@@ -185,23 +197,56 @@ impl Session {
         self.push(&Status::untagged(StatusKind::Bye, None, text).to_bytes());
     }
 
+    /// Queues a response built apart (a FETCH line with its literals):
+    /// moved into `out` when nothing else waits, so a large message is
+    /// not copied.
+    pub(crate) fn queue(&mut self, bytes: Vec<u8>) {
+        if self.out.is_empty() {
+            self.out = bytes;
+        } else {
+            self.out.extend_from_slice(&bytes);
+        }
+    }
+
+    /// Writes `out`, awaiting the socket: a client that does not read
+    /// holds the writer here (back-pressure) instead of making `out` grow.
     pub(crate) async fn flush(&mut self, conn: &mut Conn) -> std::io::Result<()> {
         if !self.out.is_empty() {
             match &mut self.compress {
                 Some(z) => {
                     let mut wire = Vec::new();
-                    z.compress(&self.out, &mut wire)?;
-                    conn.stream.write_all(&wire).await?;
+                    for chunk in self.out.chunks(WRITE_CHUNK) {
+                        wire.clear();
+                        z.compress(chunk, &mut wire)?;
+                        conn.stream.write_all(&wire).await?;
+                    }
                 }
                 None => conn.stream.write_all(&self.out).await?,
             }
             conn.stream.flush().await?;
+            self.flushes += 1;
             self.out.clear();
             if self.out.capacity() > MAX_QUEUED {
-                self.out.shrink_to(4096);
+                self.out = Vec::new();
             }
         }
         Ok(())
+    }
+
+    /// [`Self::flush`] in the middle of a command: gives up when the
+    /// client has read nothing for the idle timeout or the server shuts
+    /// down. `false` means the connection must be dropped
+    /// ([`Flow::Abort`]): part of a response may have been written.
+    pub(crate) async fn flush_within(&mut self, conn: &mut Conn, shutdown: &Shutdown) -> bool {
+        let limit = self.shared.config.idle_timeout;
+        let done = tokio::select! {
+            _ = shutdown.triggered() => false,
+            r = tokio::time::timeout(limit, self.flush(conn)) => matches!(r, Ok(Ok(()))),
+        };
+        if !done {
+            self.out = Vec::new();
+        }
+        done
     }
 
     fn timeout(&self) -> Duration {
@@ -319,6 +364,7 @@ impl Session {
                             crate::command::execute(&mut self, command, &mut conn, &shutdown).await;
                         match flow {
                             Flow::Continue => {}
+                            Flow::Abort => return,
                             Flow::Close => {
                                 let _ = self.flush(&mut conn).await;
                                 let _ = conn.stream.shutdown().await;

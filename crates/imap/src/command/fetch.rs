@@ -2,21 +2,29 @@
 //! CHANGEDSINCE/VANISHED/MODSEQ).
 //!
 //! Index data (flags, size, dates, MODSEQ) and the cached envelope and
-//! structure come from the store's system area; message files are only
-//! opened for body items, and then only the byte ranges those need
-//! (`fetch_section.rs`). Work goes in batches so one FETCH of a large
-//! mailbox never holds every message in memory at once.
+//! structure come from the store's system area, a batch of rows at a
+//! time; message files are only opened for body items, and then only the
+//! byte ranges those need (`fetch_section.rs`), one message at a time as
+//! its response is built (see [`super::content`]). Responses are written
+//! to the connection as soon as [`MAX_QUEUED`] bytes wait, awaiting the
+//! socket: `FETCH 1:* BODY[]` over a mailbox of any size holds about one
+//! message plus that bound, and a client that reads nothing stalls its
+//! own FETCH instead of growing the server's memory.
 
+use mail_core::Shutdown;
+use mail_core::listener::Conn;
 use mail_imap_proto::response::{Code, FetchResponse};
 use mail_imap_proto::{DateTime, FetchAttr, FetchModifiers, SequenceSet};
 use mail_store::{CachedEntry, CachedMessage, FlagOp, Flags, UidSet};
 
+use super::content::{self, Content};
 use super::fetch_section::{self, Data};
 use crate::convert::{body_structure, envelope, fallback_structure};
-use crate::session::{Flow, Session, State};
+use crate::session::{Flow, MAX_QUEUED, Session, State};
 use crate::view::flag_names;
 
-/// Messages loaded per store round trip.
+/// Index rows (with their cached envelope) loaded per store round trip;
+/// message bodies are read one by one.
 const BATCH: usize = 64;
 
 /// Writes one body item (its data from [`fetch_section::load`]).
@@ -73,6 +81,7 @@ fn part_name(part: &[u32]) -> String {
 }
 
 impl Session {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn fetch(
         &mut self,
         tag: &str,
@@ -80,6 +89,8 @@ impl Session {
         set: &SequenceSet,
         items: Vec<FetchAttr>,
         modifiers: FetchModifiers,
+        conn: &mut Conn,
+        shutdown: &Shutdown,
     ) -> Flow {
         let State::Selected(_, view) = &self.state else {
             return self.bad(tag, "No mailbox selected");
@@ -142,11 +153,11 @@ impl Session {
         }
         let utf8 = self.utf8();
         let mut unknown_cte = false;
+        let mut unreadable = Vec::new();
         for chunk in uids.chunks(BATCH) {
             let list = UidSet::list(chunk);
             let h = handle.clone();
             let since = modifiers.changed_since;
-            let body_items = body_items.clone();
             let loaded = self
                 .shared
                 .store
@@ -167,7 +178,7 @@ impl Session {
                                 .updated;
                         }
                     }
-                    let entries: Vec<CachedEntry> = if needs_cache {
+                    let rows: Vec<CachedEntry> = if needs_cache {
                         s.fetch_cached(&h, &list)?
                             .into_iter()
                             .filter(|c| since.is_none_or(|m| c.entry.modseq > m))
@@ -181,26 +192,7 @@ impl Session {
                             })
                             .collect()
                     };
-                    let mut out = Vec::with_capacity(entries.len());
-                    for mut e in entries {
-                        let body = if needs_body {
-                            let uid = e.entry.uid;
-                            if !e.cache.has_offsets() {
-                                // An old cache row: parsed again once. A
-                                // message file that cannot be read gives
-                                // NIL below, not a failed FETCH.
-                                match s.with_offsets(&h, uid, e.cache.clone()) {
-                                    Ok(c) => e.cache = c,
-                                    Err(err) => tracing::warn!(uid, error = %err, "cache upgrade"),
-                                }
-                            }
-                            fetch_section::load(s, &h, uid, e.entry.size, &e.cache, &body_items)
-                        } else {
-                            Vec::new()
-                        };
-                        out.push((e, body));
-                    }
-                    Ok((seen_changes, out))
+                    Ok((seen_changes, rows))
                 })
                 .await;
             let (seen_changes, rows) = match loaded {
@@ -214,12 +206,53 @@ impl Session {
                 view.set_modseq(r.uid, r.modseq);
                 seen_now.insert(r.uid);
             }
-            let mut out = Vec::new();
-            for (c, mut body) in rows {
+            for c in rows {
                 let e = &c.entry;
+                let State::Selected(_, view) = &self.state else {
+                    return Flow::Continue;
+                };
                 let Some(seq) = view.seq_of(e.uid) else {
                     continue;
                 };
+                let mut body = if needs_body {
+                    let (h, uid, size) = (handle.clone(), e.uid, e.size);
+                    let (cache, body_items) = (c.cache.clone(), body_items.clone());
+                    match self
+                        .shared
+                        .store
+                        .run(move |s| {
+                            // An old cache row has no part offsets: it is
+                            // parsed again once.
+                            let cache = match content::classify(
+                                s,
+                                &h,
+                                uid,
+                                s.with_offsets(&h, uid, cache),
+                            )? {
+                                Content::Bytes(c) => c,
+                                Content::Expunged => return Ok(Content::Expunged),
+                                Content::Unreadable => return Ok(Content::Unreadable),
+                            };
+                            let data = fetch_section::load(s, &h, uid, size, &cache, &body_items);
+                            content::classify(s, &h, uid, data)
+                        })
+                        .await
+                    {
+                        Ok(Content::Bytes(b)) => b,
+                        Ok(Content::Expunged) => continue,
+                        Ok(Content::Unreadable) => {
+                            unreadable.push(uid);
+                            continue;
+                        }
+                        Err(err) => return self.store_no(tag, &err, false),
+                    }
+                } else {
+                    Vec::new()
+                };
+                let State::Selected(_, view) = &mut self.state else {
+                    return Flow::Continue;
+                };
+                let mut out = Vec::new();
                 view.announce(e.flags.iter(), &mut out);
                 let mut f = FetchResponse::new(seq, utf8);
                 // RFC 7162 3.1: a FETCH that sets \Seen reports UID and
@@ -281,9 +314,22 @@ impl Session {
                         _ => {}
                     }
                 }
-                out.extend_from_slice(&f.finish());
+                drop(body);
+                self.push(&out);
+                self.queue(f.finish());
+                if self.out.len() >= MAX_QUEUED && !self.flush_within(conn, shutdown).await {
+                    return Flow::Abort;
+                }
             }
-            self.push(&out);
+        }
+        // RFC 9051 7.1: the responses that could be built went out; the
+        // damage is the server's, not the client's request.
+        if !unreadable.is_empty() {
+            return self.no(
+                tag,
+                Some(Code::ServerBug),
+                &content::unreadable_text(&unreadable),
+            );
         }
         if unknown_cte {
             return self.no(

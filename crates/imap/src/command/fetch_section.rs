@@ -8,14 +8,14 @@ use std::ops::Range;
 
 use mail_imap_proto::{FetchAttr, SectionText};
 use mail_mime::{Cte, Kind};
-use mail_store::{CachedMessage, MailboxHandle, Store};
+use mail_store::{CachedMessage, MailboxHandle, Store, StoreError};
 
 /// What one body item answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Data {
     /// The octets to send (BODY: a literal; BINARY: string or literal8).
     Bytes(Vec<u8>),
-    /// `NIL`: the message file could not be read, or BINARY of no part.
+    /// `NIL`: BINARY of no part, RFC822.HEADER/TEXT without structure.
     Nil,
     /// BINARY.SIZE.
     Size(u64),
@@ -88,7 +88,9 @@ fn kind(text: &Option<SectionText>) -> Kind {
 
 /// For each of `items` (same order), the data of a body item, `None` for
 /// the others. `cache` must carry part offsets ([`Store::with_offsets`]);
-/// `size` is the message's size. Only the needed ranges are read.
+/// `size` is the message's size. Only the needed ranges are read; a file
+/// that cannot be read is the caller's to report
+/// ([`super::content::classify`]).
 pub(super) fn load(
     s: &Store,
     h: &MailboxHandle,
@@ -96,7 +98,7 @@ pub(super) fn load(
     size: u64,
     cache: &CachedMessage,
     items: &[FetchAttr],
-) -> Vec<Option<Data>> {
+) -> Result<Vec<Option<Data>>, StoreError> {
     let root = cache.body.as_ref();
     let section =
         |path: &[u32], k: Kind| root.and_then(|r| mail_mime::section_range(r, size, path, k));
@@ -171,16 +173,10 @@ pub(super) fn load(
     let bytes = if ranges.is_empty() {
         Vec::new()
     } else {
-        match s.read_ranges(h, uid, &ranges) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(uid, error = %e, "cannot read message file for FETCH");
-                return plans.into_iter().map(|p| p.map(|_| Data::Nil)).collect();
-            }
-        }
+        s.read_ranges(h, uid, &ranges)?
     };
     let mut bytes: Vec<Option<Vec<u8>>> = bytes.into_iter().map(Some).collect();
-    plans
+    Ok(plans
         .into_iter()
         .map(|p| {
             let (i, plan) = match p? {
@@ -205,7 +201,7 @@ pub(super) fn load(
                 },
             })
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod any;
 mod append;
 mod auth;
 mod compress;
+mod content;
 mod copy;
 mod expunge;
 mod fetch;
@@ -190,7 +191,7 @@ pub(crate) async fn execute(
         s.sync(expunge_allowed(&body)).await;
     }
     let span = tracing::debug_span!("imap.command", command = cmd_name, tag = %tag);
-    let mark = s.out.len();
+    let (mark, flushes) = (s.out.len(), s.flushes);
     use tracing::Instrument;
     let flow = async {
         match body {
@@ -232,7 +233,10 @@ pub(crate) async fn execute(
                 set,
                 items,
                 modifiers,
-            } => s.fetch(&tag, uid, &set, items, modifiers).await,
+            } => {
+                s.fetch(&tag, uid, &set, items, modifiers, conn, shutdown)
+                    .await
+            }
             C::Store {
                 uid,
                 set,
@@ -291,6 +295,8 @@ pub(crate) async fn execute(
     }
     .instrument(span)
     .await;
+    // A command that wrote while it ran left only its tail in `out`.
+    let mark = if s.flushes == flushes { mark } else { 0 };
     let result = match s.out.get(mark..).map(last_status) {
         Some(Some(r)) => r,
         _ => "ok",

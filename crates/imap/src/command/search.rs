@@ -3,8 +3,12 @@
 //!
 //! Criteria are evaluated over the index and the cached envelope and
 //! header fields; message files are read only for BODY and TEXT, and for
-//! HEADER on a field the cache does not keep (`cached_headers`). THREAD
-//! is in `thread.rs`.
+//! HEADER on a field the cache does not keep (`cached_headers`), then a
+//! batch of rows at a time and one message at a time (read, test, drop:
+//! see [`super::content`]), so searching a mailbox's content costs about
+//! one message of memory whatever its size. THREAD is in `thread.rs`.
+
+use std::sync::Arc;
 
 use mail_imap_proto::response::{Code, esearch, search_line};
 use mail_imap_proto::{
@@ -12,6 +16,7 @@ use mail_imap_proto::{
 };
 use mail_store::{CachedEntry, CachedMessage, UidSet};
 
+use super::content::{self, Content};
 use crate::convert;
 use crate::session::{Flow, Session, State};
 use crate::thread::base_subject;
@@ -21,7 +26,20 @@ pub(super) struct Msg {
     pub(super) seq: u32,
     recent: bool,
     pub(super) c: CachedEntry,
+    /// The whole message while criteria are tested; once
+    /// [`Session::matching`] returns, only its header (and only when the
+    /// caller forced it), so the matches of a big mailbox stay small.
     pub(super) body: Option<Vec<u8>>,
+}
+
+/// Index rows per store round trip when message files are read.
+const BODY_BATCH: usize = 64;
+
+/// One round trip of [`Session::matching`]: the matches among a batch of
+/// rows, or the first message whose file could not be read.
+struct Batch {
+    found: Vec<Msg>,
+    unreadable: Option<u32>,
 }
 
 struct Ctx<'a> {
@@ -232,6 +250,40 @@ fn sort_value(m: &Msg, key: SortKey) -> SortValue {
     }
 }
 
+/// The header of a message (its blank line included): what THREAD
+/// keeps of a matched message when References: is not cached. Placed by
+/// the cached part offsets when the row has them.
+fn header_only(mut msg: Vec<u8>, cache: &CachedMessage) -> Vec<u8> {
+    let len = msg.len() as u64;
+    let end = cache
+        .body
+        .as_ref()
+        .and_then(|r| mail_mime::section_range(r, len, &[], mail_mime::Kind::Header))
+        .map(|r| r.end)
+        .unwrap_or_else(|| blank_line_end(&msg));
+    msg.truncate(usize::try_from(end).unwrap_or(msg.len()));
+    msg.shrink_to_fit();
+    msg
+}
+
+/// Where the header ends (after its blank line) in a message whose cache
+/// row has no part offsets; the whole message when there is no blank line.
+fn blank_line_end(msg: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < msg.len() {
+        let line_end = msg[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(msg.len(), |n| i + n + 1);
+        let line = &msg[i..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return line_end as u64;
+        }
+        i = line_end;
+    }
+    msg.len() as u64
+}
+
 pub(super) fn sort_date(m: &Msg) -> i64 {
     sent(&m.c.cache).map_or(m.c.entry.internal_date, |(_, t)| t)
 }
@@ -254,71 +306,130 @@ impl Session {
         let kept = self.shared.store.config().cached_headers.clone();
         needs(key, &kept, &mut need_cache, &mut need_body);
         let handle = view.handle.clone();
-        let loaded = self
-            .shared
-            .store
-            .run(move |s| {
-                let rows: Vec<CachedEntry> = if need_cache {
-                    s.fetch_cached(&handle, &UidSet::all())?
-                } else {
-                    s.fetch_index(&handle, &UidSet::all(), None)?
-                        .into_iter()
-                        .map(|entry| CachedEntry {
-                            entry,
-                            cache: CachedMessage::default(),
-                        })
-                        .collect()
-                };
-                let mut out = Vec::with_capacity(rows.len());
-                for mut c in rows {
-                    if need_body
-                        && need_cache
-                        && !c.cache.has_offsets()
-                        && let Ok(fresh) = s.with_offsets(&handle, c.entry.uid, c.cache.clone())
-                    {
-                        c.cache = fresh;
-                    }
-                    let body = if need_body {
-                        s.read_message(&handle, c.entry.uid).ok()
-                    } else {
-                        None
-                    };
-                    out.push((c, body));
-                }
-                Ok(out)
-            })
-            .await;
-        let rows = match loaded {
-            Ok(r) => r,
-            Err(e) => return Err(self.store_no(tag, &e, false)),
-        };
-        let State::Selected(_, view) = &self.state else {
-            return Err(Flow::Continue);
-        };
-        let ctx = Ctx {
-            exists: view.exists(),
-            largest_uid: view.uids.last().copied().unwrap_or(0),
-            saved: &self.saved,
-            kept: &kept,
-            now: DateTime::from_unix(0).unix().max(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64),
-            ),
+        let exists = view.exists();
+        let largest_uid = view.uids.last().copied().unwrap_or(0);
+        // (uid, seq, recent) of the messages the client knows, in order.
+        let known: Vec<(u32, u32, bool)> = view
+            .uids
+            .iter()
+            .zip(1u32..)
+            .map(|(&uid, seq)| (uid, seq, view.is_recent(uid)))
+            .collect();
+        let key = Arc::new(key.clone());
+        let saved = Arc::new(self.saved.clone());
+        let kept = Arc::new(kept);
+        let now = DateTime::from_unix(0).unix().max(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        );
+        // Index rows are small and read in one go; message files are not.
+        let batch = if need_body {
+            BODY_BATCH
+        } else {
+            known.len().max(1)
         };
         let mut out = Vec::new();
-        for (c, body) in rows {
-            let Some(seq) = view.seq_of(c.entry.uid) else {
+        for chunk in known.chunks(batch) {
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
                 continue;
             };
-            let m = Msg {
-                seq,
-                recent: view.is_recent(c.entry.uid),
-                c,
-                body,
+            let uids = if need_body {
+                UidSet::range(first.0, last.0)
+            } else {
+                UidSet::all()
             };
-            if eval(key, &m, &ctx, 0) {
-                out.push(m);
+            let chunk = chunk.to_vec();
+            let (handle, key, saved, kept) =
+                (handle.clone(), key.clone(), saved.clone(), kept.clone());
+            let loaded = self
+                .shared
+                .store
+                .run(move |s| {
+                    let rows: Vec<CachedEntry> = if need_cache {
+                        s.fetch_cached(&handle, &uids)?
+                    } else {
+                        s.fetch_index(&handle, &uids, None)?
+                            .into_iter()
+                            .map(|entry| CachedEntry {
+                                entry,
+                                cache: CachedMessage::default(),
+                            })
+                            .collect()
+                    };
+                    let ctx = Ctx {
+                        exists,
+                        largest_uid,
+                        saved: &saved,
+                        kept: &kept,
+                        now,
+                    };
+                    let mut found = Vec::new();
+                    for mut c in rows {
+                        // The view's UIDs are in ascending order.
+                        let Ok(i) = chunk.binary_search_by_key(&c.entry.uid, |k| k.0) else {
+                            continue;
+                        };
+                        let (uid, seq, recent) = chunk[i];
+                        // BODY and the header kept for THREAD are placed
+                        // by part offsets: an old cache row is parsed again
+                        // once (an unreadable file is reported just below).
+                        if need_body
+                            && need_cache
+                            && !c.cache.has_offsets()
+                            && let Ok(fresh) = s.with_offsets(&handle, uid, c.cache.clone())
+                        {
+                            c.cache = fresh;
+                        }
+                        let body = if need_body {
+                            match content::read(s, &handle, uid)? {
+                                Content::Bytes(b) => Some(b),
+                                Content::Expunged => continue,
+                                Content::Unreadable => {
+                                    return Ok(Batch {
+                                        found,
+                                        unreadable: Some(uid),
+                                    });
+                                }
+                            }
+                        } else {
+                            None
+                        };
+                        let mut m = Msg {
+                            seq,
+                            recent,
+                            c,
+                            body,
+                        };
+                        if eval(&key, &m, &ctx, 0) {
+                            m.body = m
+                                .body
+                                .take()
+                                .filter(|_| force_body)
+                                .map(|b| header_only(b, &m.c.cache));
+                            found.push(m);
+                        }
+                    }
+                    Ok(Batch {
+                        found,
+                        unreadable: None,
+                    })
+                })
+                .await;
+            let batch = match loaded {
+                Ok(b) => b,
+                Err(e) => return Err(self.store_no(tag, &e, false)),
+            };
+            out.extend(batch.found);
+            // RFC 9051 6.4.4: a search that could not look at every
+            // message has no right answer; say so rather than leave the
+            // damaged message out.
+            if let Some(uid) = batch.unreadable {
+                return Err(self.no(
+                    tag,
+                    Some(Code::ServerBug),
+                    &content::unreadable_text(&[uid]),
+                ));
             }
         }
         Ok(out)
