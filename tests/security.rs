@@ -154,17 +154,19 @@ fn open_relay_battery(up: &Up) {
             "5.7.1",
             "source route",
         ),
-        // Relay forms inside a hosted domain's local part: no such user.
+        // Relay forms inside a hosted domain's local part (RFC 2505 2.6.1):
+        // refused as relay attempts by the routing rules, before any
+        // directory lookup.
         (
             "RCPT TO:<victim%external.test@example.test>",
             550,
-            "5.1.1",
+            "5.7.1",
             "percent hack",
         ),
         (
             "RCPT TO:<external.test!victim@example.test>",
             550,
-            "5.1.1",
+            "5.7.1",
             "bang path",
         ),
         (
@@ -274,11 +276,14 @@ fn no_credentials_before_tls(up: &Up) {
         "submission advertises AUTH before TLS: {replies:#?}"
     );
     assert!(replies[0].contains("STARTTLS"), "{replies:#?}");
-    // RFC 3207 4: "530 5.7.0 Must issue a STARTTLS command first".
+    // RFC 4954 4 and 6: AUTH over a connection that is not encrypted is
+    // "538 5.7.11 Encryption required for requested authentication
+    // mechanism"; every other command before STARTTLS is RFC 3207's
+    // "530 5.7.0 Must issue a STARTTLS command first".
     expect(
         &replies[1],
-        530,
-        "5.7.0",
+        538,
+        "5.7.11",
         "submission: AUTH before STARTTLS",
     );
     expect(
