@@ -11,7 +11,11 @@
 //!   RFC 4954 4, RFC 3501 6.2.3 / RFC 9051 6.2.3, RFC 2595 / RFC 8314);
 //! - TLS 1.0 and 1.1 and non-AEAD cipher suites refused, TLS 1.2 with an
 //!   AEAD suite and TLS 1.3 accepted (RFC 8996, RFC 7525), tried with
-//!   `openssl s_client` on every TLS port.
+//!   `openssl s_client` on every TLS port;
+//! - failed IMAP and POP3 logins throttled across connections and across
+//!   the two protocols, at the store and at the MMP;
+//! - the per-user session limit of the store, over IMAP and POP3, direct
+//!   and through the MMP (RFC 5530 `LIMIT`, RFC 2449 `IN-USE`).
 
 mod common;
 
@@ -117,6 +121,8 @@ fn security_matrix() {
     let up = Up::start();
     open_relay_battery(&up);
     no_relaying_after_a_failed_auth(&up);
+    imap_and_pop3_logins_are_throttled_across_connections(&up);
+    sessions_per_user_are_limited(&up);
     no_credentials_before_tls(&up);
     old_tls_and_weak_suites_are_refused(&up);
 }
@@ -426,6 +432,8 @@ fn old_tls_and_weak_suites_are_refused(up: &Up) {
         ("smtp_inbound", Some("smtp")),
         ("imap", Some("imap")),
         ("pop3", Some("pop3")),
+        ("imaps", None),
+        ("pop3s", None),
         ("mmp_imap", Some("imap")),
         ("mmp_pop3", Some("pop3")),
     ];
@@ -458,4 +466,179 @@ fn old_tls_and_weak_suites_are_refused(up: &Up) {
         let tls13 = with(&["-tls1_3"]).unwrap_or_else(|| panic!("{key}: no TLS 1.3"));
         assert!(tls13.starts_with("TLSv1.3 "), "{key}: {tls13}");
     }
+}
+
+/// One IMAP or POP3 login over TLS; prints the seconds from sending the
+/// credentials to the answer, then the answer line. Arguments: protocol
+/// (imap|pop3) mode (implicit|starttls) host port cafile user password.
+const LOGIN_DIALOG: &str = r#"
+import imaplib, poplib, ssl, sys, time
+proto, mode, host, port, ca, user, pw = sys.argv[1:8]
+ctx = ssl.create_default_context(cafile=ca)
+if proto == "imap":
+    if mode == "implicit":
+        m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=60)
+    else:
+        m = imaplib.IMAP4(host, int(port), timeout=60)
+        m.starttls(ssl_context=ctx)
+    t = time.monotonic()
+    m.send(b'a1 LOGIN "%s" "%s"\r\n' % (user.encode(), pw.encode()))
+    while True:
+        line = m.readline().decode().strip()
+        if line.startswith("a1 "):
+            break
+else:
+    if mode == "implicit":
+        p = poplib.POP3_SSL(host, int(port), context=ctx, timeout=60)
+    else:
+        p = poplib.POP3(host, int(port), timeout=60)
+        p.stls(context=ctx)
+    p._shortcmd("USER " + user)
+    t = time.monotonic()
+    try:
+        line = p._shortcmd("PASS " + pw).decode()
+    except poplib.error_proto as e:
+        line = e.args[0].decode()
+print("%.3f" % (time.monotonic() - t))
+print(line)
+"#;
+
+/// How long one login took and its answer line.
+fn login_once(up: &Up, proto: &str, key: &str, user: &str, password: &str) -> (Duration, String) {
+    let mode = if key.ends_with('s') {
+        "implicit"
+    } else {
+        "starttls"
+    };
+    let addr = up.addr(key);
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(LOGIN_DIALOG)
+        .args([proto, mode, host, port])
+        .arg(&up.ca)
+        .args([user, password])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let (Some(secs), Some(answer)) = (lines.next(), lines.next()) else {
+        panic!(
+            "{key}: login dialogue failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let secs: f64 = secs.parse().expect("seconds");
+    (Duration::from_secs_f64(secs), answer.to_string())
+}
+
+/// Guessing passwords over many connections gets slower with each failure,
+/// whichever protocol and port the guesser uses: the store and the MMP
+/// each keep one count per client address and per name for IMAP and POP3
+/// together (default `[login_throttle]`: 2 s, then 4 s). The answer is the
+/// usual failure, the same for an unknown user as for a wrong password.
+fn imap_and_pop3_logins_are_throttled_across_connections(up: &Up) {
+    for (imap, pop3, name) in [
+        ("imaps", "pop3s", "guesser-store@example.test"),
+        ("mmp_imap", "mmp_pop3", "guesser-mmp@example.test"),
+    ] {
+        let (first, answer) = login_once(up, "imap", imap, name, "wrong-1");
+        assert_eq!(
+            answer, "a1 NO [AUTHENTICATIONFAILED] Authentication failed",
+            "{imap}"
+        );
+        let (second, answer) = login_once(up, "pop3", pop3, name, "wrong-2");
+        assert_eq!(answer, "-ERR [AUTH] Authentication failed", "{pop3}");
+        assert!(
+            first >= Duration::from_millis(1_900) && second >= Duration::from_millis(3_900),
+            "{imap}/{pop3}: failed logins not throttled across connections and protocols: {first:?}, {second:?}"
+        );
+    }
+}
+
+/// A user may hold `max_sessions_per_user` (50 by default) IMAP and POP3
+/// sessions at their store, counted together, direct and through the MMP;
+/// one more is refused with RFC 5530's `LIMIT` (IMAP) or RFC 2449's
+/// `IN-USE` (POP3), through the MMP too, and closing one makes room.
+fn sessions_per_user_are_limited(up: &Up) {
+    let user = &up.endpoints["users"][0];
+    let address = user["address"].as_str().expect("address");
+    let password = user["password"].as_str().expect("password");
+    let (host, port) = up
+        .addr("imaps")
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .expect("imaps");
+    let script = format!(
+        r#"
+import imaplib, ssl, subprocess, sys
+ctx = ssl.create_default_context(cafile="{ca}")
+held = []
+for i in range(50):
+    m = imaplib.IMAP4_SSL("{host}", {port}, ssl_context=ctx, timeout=60)
+    m.login("{address}", "{password}")
+    held.append(m)
+print("held", len(held))
+sys.stdout.flush()
+# The next login, any protocol, any way in, is refused: the Rust side runs
+# those dialogues while these sessions stay open, then closes one.
+sys.stdin.readline()
+held.pop().logout()
+print("closed one")
+sys.stdout.flush()
+sys.stdin.readline()
+for m in held:
+    m.logout()
+print("done")
+"#,
+        ca = up.ca.display(),
+    );
+    let mut holder = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        holder.stdout.take().expect("stdout"),
+    ));
+    let mut next = || {
+        lines
+            .next()
+            .and_then(Result::ok)
+            .expect("the session holder ended early")
+    };
+    assert_eq!(next(), "held 50");
+    let limit = "Too many sessions for this user";
+    for (proto, key) in [
+        ("imap", "imaps"),
+        ("imap", "imap"),
+        ("pop3", "pop3s"),
+        ("imap", "mmp_imap"),
+        ("pop3", "mmp_pop3"),
+    ] {
+        let (_, answer) = login_once(up, proto, key, address, password);
+        let want = if proto == "imap" {
+            "a1 NO [LIMIT] "
+        } else {
+            "-ERR [IN-USE] "
+        };
+        assert!(
+            answer.starts_with(want) && answer.contains(limit),
+            "{key}: login beyond the per-user limit: {answer}"
+        );
+    }
+    std::io::Write::write_all(&mut stdin, b"\n").expect("holder stdin");
+    assert_eq!(next(), "closed one");
+    let (_, answer) = login_once(up, "pop3", "mmp_pop3", address, password);
+    assert!(
+        answer.starts_with("+OK"),
+        "after closing one session: {answer}"
+    );
+    std::io::Write::write_all(&mut stdin, b"\n").expect("holder stdin");
+    assert_eq!(next(), "done");
+    assert!(holder.wait().expect("holder").success());
 }

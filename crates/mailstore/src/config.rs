@@ -53,10 +53,11 @@ pub struct MailstoreConfig {
     #[serde(default)]
     pub proxy: mail_core::trusted_proxy::TrustedProxyConfig,
     /// Failed-login throttling for IMAP and POP3 password logins, across
-    /// connections (`mail_core::login_throttle`); off when absent (each
-    /// failure then waits the protocol's `auth_failure_delay`).
+    /// connections and both protocols (`mail_core::login_throttle`; on
+    /// with its defaults, as on the relays and the MMP: a per-connection
+    /// delay alone does not stop a guesser who opens many connections).
     #[serde(default)]
-    pub login_throttle: Option<mail_core::login_throttle::LoginThrottleConfig>,
+    pub login_throttle: mail_core::login_throttle::LoginThrottleConfig,
     /// Logged-in IMAP and POP3 sessions one user may hold at once, across
     /// every listener of this store (direct and through the MMP alike); a
     /// login beyond it is refused (`NO [LIMIT]`, `-ERR [IN-USE]`). A sync
@@ -111,9 +112,7 @@ impl Validate for MailstoreConfig {
             }
         }
         v.nested("proxy", &self.proxy);
-        if let Some(t) = &self.login_throttle {
-            v.nested("login_throttle", t);
-        }
+        v.nested("login_throttle", &self.login_throttle);
         for (i, id) in self.proxy.identities.iter().enumerate() {
             v.file_exists(
                 &format!("proxy.identities[{i}].secret_file"),

@@ -77,10 +77,10 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
         mail_core::trusted_proxy::TrustedProxies::load(&cfg.proxy).map_err(Error::Proxy)?;
     // One throttle for both protocols: a guesser switching from IMAP to
     // POP3 keeps its count.
-    let throttle = cfg
-        .login_throttle
-        .as_ref()
-        .map(|t| Arc::new(mail_core::login_throttle::LoginThrottle::new("store", t)));
+    let throttle = Arc::new(mail_core::login_throttle::LoginThrottle::new(
+        "store",
+        &cfg.login_throttle,
+    ));
     // One count for IMAP, IMAPS, POP3 and POP3S: a user's sessions are
     // theirs whichever port they came in on.
     let sessions_per_user = (cfg.max_sessions_per_user > 0)
@@ -106,7 +106,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             .with_policy(mail_imap::LoginPolicy {
                 host: Some(cfg.host.clone()),
                 proxies: proxies.clone(),
-                throttle: throttle.clone(),
+                throttle: Some(throttle.clone()),
                 sessions_per_user: sessions_per_user.clone(),
             });
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
@@ -119,7 +119,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
                 .with_policy(mail_imap::LoginPolicy {
                     host: Some(cfg.host.clone()),
                     proxies: proxies.clone(),
-                    throttle: throttle.clone(),
+                    throttle: Some(throttle.clone()),
                     sessions_per_user: sessions_per_user.clone(),
                 });
             let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
@@ -137,10 +137,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
             Some(l) => server.with_sessions_per_user(l.clone()),
             None => server,
         };
-        let server = match &throttle {
-            Some(t) => server.with_throttle(t.clone()),
-            None => server,
-        };
+        let server = server.with_throttle(throttle.clone());
         let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
         ctx.publish_port("pop3", addr);
         if let Some(listener) = implicit(&p.implicit_tls) {
@@ -152,10 +149,7 @@ pub async fn start(cfg: MailstoreConfig, ctx: &Context) -> Result<(), Error> {
                 Some(l) => server.with_sessions_per_user(l.clone()),
                 None => server,
             };
-            let server = match &throttle {
-                Some(t) => server.with_throttle(t.clone()),
-                None => server,
-            };
+            let server = server.with_throttle(throttle.clone());
             let addr = server.serve(tls.clone(), &ctx.shutdown).await?;
             ctx.publish_port("pop3s", addr);
         }

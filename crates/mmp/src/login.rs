@@ -34,7 +34,7 @@ pub(crate) struct Shared {
 }
 
 /// Why a login did not reach a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
     /// Unknown user, wrong password or a lockout: the delay has passed;
     /// answer `NO [AUTHENTICATIONFAILED]` / `-ERR [AUTH]`.
@@ -45,6 +45,10 @@ pub(crate) enum Failure {
     /// The directory, the route or the store failed: `NO [UNAVAILABLE]` /
     /// `-ERR [SYS/TEMP]`, at once.
     Unavailable,
+    /// The store refused the user for a limit of theirs (too many
+    /// sessions, POP maildrop in use): `NO [LIMIT]` / `-ERR [IN-USE]` with
+    /// the store's text.
+    Busy(String),
 }
 
 /// A session logged in at its store.
@@ -76,6 +80,17 @@ pub(crate) fn session_id() -> String {
     });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{:08x}{:06x}", (seed >> 32) as u32, n & 0xff_ffff)
+}
+
+/// The store's text for a [`Failure::Busy`], as the client will see it:
+/// bounded, printable, never empty.
+pub(crate) fn busy_text(store_text: &str) -> &str {
+    let t = store_text.trim();
+    if t.is_empty() || t.len() > 200 || t.chars().any(|c| c.is_control()) {
+        "Too many sessions for this user; close one and try again"
+    } else {
+        t
+    }
 }
 
 /// A login name shown in logs: bounded, without control characters.
@@ -164,6 +179,12 @@ impl Shared {
                     store: route.host,
                     backend,
                 })
+            }
+            Err(backend::BackendError::Busy(text)) => {
+                self.metrics.backend(&route.host, "ok", took);
+                self.metrics.login(protocol, "store_busy");
+                tracing::info!(user = %user.uid, store = %route.host, reply = %text, "the store refused the user: busy");
+                Err(Failure::Busy(text))
             }
             Err(e) => {
                 self.metrics.backend(&route.host, e.kind(), took);

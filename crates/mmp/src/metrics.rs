@@ -7,7 +7,9 @@
 //!   away by the per-address limit.
 //! - `mmp.logins` (counter; `protocol`, `result`): `success`, `failure`
 //!   (unknown user and wrong password alike), `locked` (throttle lockout),
-//!   `inactive`, `directory_unavailable`, `no_route`, `store_unavailable`.
+//!   `inactive`, `directory_unavailable`, `no_route`, `store_unavailable`,
+//!   `store_busy` (the store refused the user for a limit: `NO [LIMIT]`,
+//!   `-ERR [IN-USE]`).
 //! - `mmp.backend.connect.duration` (histogram, seconds; `store`,
 //!   `result`): reaching a store and logging in there.
 //! - `mmp.relayed` (counter, bytes; `protocol`, `direction` `to_store` or
@@ -49,7 +51,7 @@ impl Metrics {
                 .build(),
             logins: meter
                 .u64_counter("mmp.logins")
-                .with_description("Logins by result: success, failure, locked, inactive, directory_unavailable, no_route, store_unavailable")
+                .with_description("Logins by result: success, failure, locked, inactive, directory_unavailable, no_route, store_unavailable, store_busy")
                 .build(),
             backend: meter
                 .f64_histogram("mmp.backend.connect.duration")

@@ -155,6 +155,9 @@ pub async fn login(
     }
     let mut after = None;
     let t = until_tagged(&mut conn, "M4", &mut after).await?;
+    if t.status == "NO" && t.code.as_deref() == Some("LIMIT") {
+        return Err(BackendError::Busy(t.text));
+    }
     if t.status != "OK" {
         let code = t.code.map(|c| format!("[{c}] ")).unwrap_or_default();
         return Err(BackendError::Refused(format!(

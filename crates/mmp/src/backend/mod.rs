@@ -132,6 +132,13 @@ pub enum BackendError {
     /// address, user homed elsewhere, store unavailable): its answer.
     #[error("refused: {0}")]
     Refused(String),
+    /// The store took the proxy's login but the user is at a limit there:
+    /// too many sessions (IMAP `NO [LIMIT]`, RFC 5530) or the POP maildrop
+    /// locked by another session (`-ERR [IN-USE]`, RFC 2449 8.1.1). The
+    /// client gets the same code and the store's text: it is the user's
+    /// own situation, not an outage.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 impl BackendError {
@@ -144,6 +151,7 @@ impl BackendError {
             BackendError::Io(_) => "io",
             BackendError::Protocol(_) => "protocol",
             BackendError::Refused(_) => "refused",
+            BackendError::Busy(_) => "busy",
         }
     }
 }

@@ -81,6 +81,12 @@ pub async fn login(
         );
     }
     let reply = conn.read_line().await?;
+    if let Some(text) = reply
+        .strip_prefix(b"-ERR [IN-USE]")
+        .map(|t| String::from_utf8_lossy(t).trim().to_string())
+    {
+        return Err(BackendError::Busy(text));
+    }
     if !ok(&reply) {
         return Err(BackendError::Refused(
             String::from_utf8_lossy(&reply).into_owned(),

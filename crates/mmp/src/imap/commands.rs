@@ -10,7 +10,7 @@ use mail_imap_proto::response::{Code, capability_line, continuation};
 use mail_imap_proto::{Command, CommandBody};
 
 use super::{Flow, ReadEnd, Session};
-use crate::login::{Failure, shown};
+use crate::login::{Failure, busy_text, shown};
 use crate::route::Protocol;
 
 impl Session {
@@ -180,6 +180,7 @@ impl Session {
                 Some(Code::Unavailable),
                 "Mail service temporarily unavailable, try again later",
             ),
+            Err(Failure::Busy(text)) => self.no(tag, Some(Code::Limit), busy_text(&text)),
         }
     }
 }

@@ -392,6 +392,13 @@ impl Session {
                 ));
                 Flow::Continue
             }
+            Err(Failure::Busy(text)) => {
+                self.reply(Response::err_code(
+                    RespCode::InUse,
+                    crate::login::busy_text(&text),
+                ));
+                Flow::Continue
+            }
         }
     }
 
