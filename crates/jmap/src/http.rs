@@ -286,8 +286,15 @@ async fn route_request(
     }
 }
 
+/// How much of a too-large body is read and thrown away before the
+/// refusal is sent. Answering while the client is still sending makes the
+/// server close with unread data, and the client then sees a reset instead
+/// of the limit error it could act on; beyond this, it gets the reset.
+const DRAIN_MAX: u64 = 4 << 20;
+
 /// Reads a body of at most `max` octets; over it, the RFC 8620 limit
-/// error naming `maxSizeRequest` (the caller maps uploads to 413).
+/// error naming `maxSizeRequest` (the caller maps uploads to 413), after
+/// reading the rest of the body up to [`DRAIN_MAX`].
 async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<Body>> {
     let too_big = || request_error(&RequestError::Limit("maxSizeRequest"));
     if let Some(len) = req
@@ -297,6 +304,9 @@ async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<B
         .and_then(|v| v.parse::<u64>().ok())
         && len > max
     {
+        if len <= DRAIN_MAX {
+            drain(req.into_body(), DRAIN_MAX).await;
+        }
         return Err(too_big());
     }
     let limited =
@@ -314,5 +324,20 @@ async fn read_body(req: Request<Incoming>, max: u64) -> Result<Bytes, Response<B
             "about:blank",
             &format!("reading the body failed: {e}"),
         )),
+    }
+}
+
+/// Reads and drops up to `bound` octets of `body` (see [`DRAIN_MAX`]).
+async fn drain(mut body: Incoming, bound: u64) {
+    let mut seen = 0u64;
+    while seen <= bound {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    seen += data.len() as u64;
+                }
+            }
+            _ => return,
+        }
     }
 }
