@@ -130,8 +130,10 @@ pub enum RelayTls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionConfig {
-    /// The relay's submission address.
-    pub relay: SocketAddr,
+    /// The relay's submission address, `host:port`: an IP address or a
+    /// DNS name (a Kubernetes Service, whose address is not known when the
+    /// file is written), resolved at each connection.
+    pub relay: String,
     /// STARTTLS or implicit TLS.
     #[serde(default = "default_relay_tls")]
     pub tls: RelayTls,
@@ -151,6 +153,27 @@ pub struct SubmissionConfig {
     /// Time allowed for each SMTP step.
     #[serde(default = "default_smtp_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+/// `host:port` as a TCP connection takes it: an IP address and port
+/// (`10.0.0.3:587`, `[2001:db8::3]:587`) or a DNS name and port.
+fn check_host_port(text: &str) -> Result<(), String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || format!("{text:?} must be host:port (an IP address or a DNS name, and a port)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && host.split('.').all(label_ok) => Ok(()),
+        _ => Err(bad()),
+    }
 }
 
 fn default_relay_tls() -> RelayTls {
@@ -195,6 +218,9 @@ impl Validate for HttpConfig {
             v.error("upload_ttl", "RFC 8620 6.1: keep uploads at least one hour");
         }
         if let Some(s) = &self.submission {
+            if let Err(why) = check_host_port(&s.relay) {
+                v.error("submission.relay", why);
+            }
             v.file_exists("submission.secret_file", &s.secret_file);
             if let Some(ca) = &s.ca_file {
                 v.file_exists("submission.ca_file", ca);
@@ -202,6 +228,35 @@ impl Validate for HttpConfig {
             if s.identity.trim().is_empty() || s.identity.contains(['\0', ':']) {
                 v.error("submission.identity", "must be a name without ':' or NUL");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_host_port;
+
+    #[test]
+    fn relay_is_an_address_or_a_dns_name_with_a_port() {
+        for ok in [
+            "10.0.0.3:587",
+            "[2001:db8::3]:587",
+            "mta-outbound.tiermail.svc.cluster.local:587",
+            "localhost:25",
+        ] {
+            assert_eq!(check_host_port(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "mta-outbound",
+            "mta-outbound:",
+            ":587",
+            "mta-outbound:0",
+            "mta-outbound:99999",
+            "bad name:587",
+            "2001:db8::3:587",
+            "-x.example.test:25",
+        ] {
+            assert!(check_host_port(bad).is_err(), "{bad}");
         }
     }
 }

@@ -128,7 +128,7 @@ impl Relay {
     ) -> Result<Sent, SendError> {
         let temp = SendError::Temporary;
         let c = &self.cfg;
-        let tcp = tokio::time::timeout(c.timeout, TcpStream::connect(c.relay))
+        let tcp = tokio::time::timeout(c.timeout, TcpStream::connect(c.relay.as_str()))
             .await
             .map_err(|_| temp("connecting to the relay timed out".into()))?
             .map_err(|e| temp(format!("relay {}: {e}", c.relay)))?;
