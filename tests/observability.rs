@@ -266,8 +266,9 @@ impl Prometheus {
             .tempdir()
             .expect("tempdir");
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("write prometheus.yml");
-        // The port is free now; should another process take it before
-        // Prometheus binds it, Prometheus exits and we try another.
+        // spawn() picks a port that is free at that moment; should another
+        // process take it before Prometheus binds it, Prometheus exits and
+        // we try another.
         for _ in 0..5 {
             let mut p = Self::spawn(dir);
             let deadline = Instant::now() + Duration::from_secs(60);
