@@ -30,6 +30,7 @@ pub mod dsn;
 pub mod error;
 pub mod jobctl;
 pub mod maillog;
+mod metrics;
 pub mod pool;
 pub mod reply;
 pub mod sink;

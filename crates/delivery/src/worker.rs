@@ -37,6 +37,7 @@ use crate::dsn::{self, Action, DsnRecipient, DsnRequest};
 use crate::error::Error;
 use crate::jobctl::Jobctl;
 use crate::maillog;
+use crate::metrics;
 use crate::pool::Pool;
 use crate::reply::Reply;
 use crate::sink::DsnSink;
@@ -308,7 +309,9 @@ impl Worker {
             match entry.read_data().await {
                 Ok(d) => {
                     let tp = maillog::outgoing_traceparent(&span, &env);
+                    let started = std::time::Instant::now();
                     attempt = self.rt.deliver(&env, &d, &to_try, tp.as_deref()).await;
+                    metrics::attempt(&channel, started.elapsed());
                     data = Some(d);
                 }
                 Err(e) => {
@@ -418,6 +421,17 @@ impl Worker {
         }
         for r in &attempt.results {
             maillog::result(&env, &channel, r, attempt.remote.as_deref());
+            metrics::recipient(
+                &channel,
+                match r.outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Retry => "deferred",
+                    Outcome::Failed => "bounced",
+                },
+            );
+            if r.outcome == Outcome::Delivered {
+                metrics::delivered(&channel, env.received_at);
+            }
             report.push(RecipientResult {
                 address: r.address.clone(),
                 outcome: to_job_outcome(r.outcome),
@@ -506,6 +520,7 @@ impl Worker {
         }
         for a in addrs {
             maillog::expired(env, channel, a, &last(a).unwrap_or_default());
+            metrics::recipient(channel, "expired");
         }
         let marks = addrs
             .iter()
@@ -550,6 +565,7 @@ impl Worker {
             Action::Delivered | Action::Relayed => "success",
         };
         maillog::dsn(env, &self.rt.channel.name, action, n, &id);
+        metrics::dsn(&self.rt.channel.name, action);
         Ok(())
     }
 }

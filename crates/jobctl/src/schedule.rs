@@ -684,6 +684,21 @@ impl Schedule {
         Ok(())
     }
 
+    /// The oldest `queued_at` per channel among jobs that are not held
+    /// (an operator's hold is deliberate; mail stuck otherwise is what an
+    /// alert on queue age is for).
+    pub fn oldest_queued(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut by = std::collections::BTreeMap::new();
+        for e in self.jobs.values() {
+            if e.job.state == JobState::Held as i32 {
+                continue;
+            }
+            let at = by.entry(e.job.channel.clone()).or_insert(e.job.queued_at);
+            *at = (*at).min(e.job.queued_at);
+        }
+        by
+    }
+
     /// Per-channel counts and the worker table.
     pub fn stats(&self) -> (Vec<ChannelStats>, Vec<WorkerInfo>) {
         let mut by: std::collections::BTreeMap<String, ChannelStats> = Default::default();

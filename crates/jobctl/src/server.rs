@@ -12,7 +12,7 @@ use mail_proto::jobctl::v1::{
     StatsRequest, StatsResponse, SubmitRequest, SubmitResponse,
 };
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::Counter;
+use opentelemetry::metrics::{Counter, ObservableGauge};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
@@ -48,11 +48,62 @@ fn caller<T>(req: &Request<T>) -> String {
 struct Metrics {
     submitted: Counter<u64>,
     results: Counter<u64>,
+    _depth: ObservableGauge<u64>,
+    _oldest: ObservableGauge<u64>,
 }
 
 impl Metrics {
-    fn new() -> Self {
+    /// The queue gauges read `schedule` when metrics are collected, so they
+    /// cost nothing between scrapes. Every channel jobctl knows of (a job
+    /// or a worker) gets all four states, zeros included: a dashboard then
+    /// draws an empty queue as 0 rather than as a gap.
+    fn new(schedule: &Arc<Mutex<Schedule>>) -> Self {
         let m = opentelemetry::global::meter("mail-jobctl");
+        let weak = Arc::downgrade(schedule);
+        let depth = m
+            .u64_observable_gauge("jobctl.queue.jobs")
+            .with_description(
+                "Jobs queued now, by channel and state (ready, active, deferred, held)",
+            )
+            .with_callback(move |o| {
+                let Some(s) = weak.upgrade() else { return };
+                let Ok(s) = s.lock() else { return };
+                for c in s.stats().0 {
+                    for (state, n) in [
+                        ("ready", c.ready),
+                        ("active", c.active),
+                        ("deferred", c.deferred),
+                        ("held", c.held),
+                    ] {
+                        o.observe(
+                            n,
+                            &[
+                                KeyValue::new("channel", c.channel.clone()),
+                                KeyValue::new("state", state),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        let weak = Arc::downgrade(schedule);
+        let oldest = m
+            .u64_observable_gauge("jobctl.queue.oldest_age")
+            .with_unit("s")
+            .with_description("Age of the oldest job not held, by channel (0 when there is none)")
+            .with_callback(move |o| {
+                let Some(s) = weak.upgrade() else { return };
+                let Ok(s) = s.lock() else { return };
+                let oldest = s.oldest_queued();
+                let now = now();
+                for c in s.stats().0 {
+                    let age = oldest
+                        .get(&c.channel)
+                        .map_or(0, |at| (now - at).max(0) as u64);
+                    o.observe(age, &[KeyValue::new("channel", c.channel)]);
+                }
+            })
+            .build();
         Self {
             submitted: m
                 .u64_counter("jobctl_jobs_submitted")
@@ -62,6 +113,8 @@ impl Metrics {
                 .u64_counter("jobctl_recipient_results")
                 .with_description("Recipient results reported by workers, by outcome")
                 .build(),
+            _depth: depth,
+            _oldest: oldest,
         }
     }
 }
@@ -94,11 +147,12 @@ impl JobController {
         let wal = state.wal();
         let schedule = Schedule::open(state, config, now())?;
         tracing::info!(jobs = schedule.len(), "queue state loaded");
+        let schedule = Arc::new(Mutex::new(schedule));
         Ok(Self {
-            schedule: Arc::new(Mutex::new(schedule)),
+            metrics: Arc::new(Metrics::new(&schedule)),
+            schedule,
             wal,
             work: Arc::new(Notify::new()),
-            metrics: Arc::new(Metrics::new()),
             stop,
         })
     }

@@ -401,6 +401,9 @@ impl Store {
                         Ok(x) => x,
                         Err(refused) => {
                             let (rec, e) = *refused;
+                            self.inner
+                                .metrics
+                                .quota_refused(matches!(e, StoreError::OverQuotaPermanent));
                             if rec != *qg {
                                 // Persist the start of the grace period; not waited on.
                                 drop(self.commit(

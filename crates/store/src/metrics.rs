@@ -14,6 +14,7 @@ use crate::db::Db;
 /// Instruments shared by the engine and the committer.
 pub(crate) struct Metrics {
     deliveries: Counter<u64>,
+    quota_refusals: Counter<u64>,
     batch_size: Histogram<u64>,
     _hit_ratio: ObservableGauge<f64>,
 }
@@ -36,6 +37,12 @@ impl Metrics {
                 .u64_counter("store.deliveries")
                 .with_description("Messages added to mailboxes, by outcome")
                 .build(),
+            quota_refusals: meter
+                .u64_counter("store.quota.refusals")
+                .with_description(
+                    "Messages refused for quota (delivery, APPEND, COPY): temporary within the grace period, permanent after it",
+                )
+                .build(),
             batch_size: meter
                 .u64_histogram("store.group_commit.batch_size")
                 .with_description("Writes sharing one WAL sync")
@@ -46,6 +53,16 @@ impl Metrics {
 
     pub(crate) fn delivered(&self, outcome: &'static str) {
         self.deliveries.add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    pub(crate) fn quota_refused(&self, permanent: bool) {
+        self.quota_refusals.add(
+            1,
+            &[KeyValue::new(
+                "result",
+                if permanent { "permanent" } else { "temporary" },
+            )],
+        );
     }
 
     pub(crate) fn batch(&self, n: u64) {
