@@ -6,6 +6,13 @@
 use mail_core::service::{self, Started};
 use mail_mailstore::MailstoreConfig;
 
+/// jemalloc rather than glibc's malloc: a store serves many sessions whose
+/// large responses (a FETCH of big messages, a content SEARCH) come and
+/// go; jemalloc gives that memory back to the system, glibc's per-thread
+/// arenas kept about 38 MiB of it (tests/imap_memory.rs, docs/imap.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     service::main::<MailstoreConfig, _, _>("mailstore", |cfg, ctx| async move {
         mail_mailstore::start(cfg, &ctx).await?;
