@@ -102,6 +102,15 @@ impl Up {
         }
     }
 
+    /// `key`'s address split into host and port.
+    fn host_port(&self, key: &str) -> (String, String) {
+        let addr = self.addr(key);
+        let (host, port) = addr
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("{key}: {addr} is not host:port"));
+        (host.to_string(), port.to_string())
+    }
+
     fn addr(&self, key: &str) -> String {
         self.endpoints[key]
             .as_str()
@@ -314,11 +323,7 @@ fn no_credentials_before_tls(up: &Up) {
     );
 
     // IMAP (RFC 9051 6.2.3, RFC 3501 6.2.3 and 7.1 PRIVACYREQUIRED).
-    let (host, port) = up
-        .addr("imap")
-        .rsplit_once(':')
-        .map(|(h, p)| (h.to_string(), p.to_string()))
-        .expect("imap");
+    let (host, port) = up.host_port("imap");
     let script = format!(
         r#"
 import imaplib
@@ -360,11 +365,7 @@ m.shutdown()
     );
 
     // POP3 (RFC 2595 4, RFC 2449 CAPA): no USER or SASL before STLS.
-    let (host, port) = up
-        .addr("pop3")
-        .rsplit_once(':')
-        .map(|(h, p)| (h.to_string(), p.to_string()))
-        .expect("pop3");
+    let (host, port) = up.host_port("pop3");
     let script = format!(
         r#"
 import poplib
@@ -510,12 +511,11 @@ fn login_once(up: &Up, proto: &str, key: &str, user: &str, password: &str) -> (D
     } else {
         "starttls"
     };
-    let addr = up.addr(key);
-    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let (host, port) = up.host_port(key);
     let out = Command::new("python3")
         .arg("-c")
         .arg(LOGIN_DIALOG)
-        .args([proto, mode, host, port])
+        .args([proto, mode, &host, &port])
         .arg(&up.ca)
         .args([user, password])
         .stdin(Stdio::null())
@@ -565,11 +565,7 @@ fn sessions_per_user_are_limited(up: &Up) {
     let user = &up.endpoints["users"][0];
     let address = user["address"].as_str().expect("address");
     let password = user["password"].as_str().expect("password");
-    let (host, port) = up
-        .addr("imaps")
-        .rsplit_once(':')
-        .map(|(h, p)| (h.to_string(), p.to_string()))
-        .expect("imaps");
+    let (host, port) = up.host_port("imaps");
     let script = format!(
         r#"
 import imaplib, ssl, subprocess, sys
